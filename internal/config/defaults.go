@@ -1,0 +1,79 @@
+package config
+
+import (
+	"path"
+	"time"
+)
+
+// Defaults for keys left out of branches.yaml.
+const (
+	DefaultBuilderImage = "golang:1.26"
+	DefaultRunner       = "kubetest2"
+	DefaultTimeout      = 3 * time.Hour
+	DefaultPublishKeep  = 5
+	DefaultLogsKeep     = 10
+	DefaultStateStore   = ".hyperfork"
+	DefaultImage        = "images/hyperkube.yaml"
+)
+
+// DefaultPlatforms returns the platforms built when build.platforms is left out.
+func DefaultPlatforms() []string { return []string{"linux/amd64", "linux/arm64"} }
+
+// DefaultTargets returns the Kubernetes commands built when build.targets is
+// left out: the hyperkube set.
+func DefaultTargets() []string {
+	return []string{
+		"./cmd/kube-apiserver", "./cmd/kube-controller-manager", "./cmd/kube-scheduler",
+		"./cmd/kube-proxy", "./cmd/kubelet", "./cmd/kubectl", "./cmd/kubeadm",
+	}
+}
+
+// applyDefaults fills what the file left out. A number written as 0 is not
+// replaced: it is reported by validate, since 0 kept images is a mistake.
+func (p *Pipeline) applyDefaults(d *doc) {
+	for i := range p.Branches {
+		b := &p.Branches[i]
+		if b.Upstream == "" {
+			b.Upstream = b.Name
+		}
+		if b.Strategy == "" {
+			b.Strategy = StrategyMerge
+		}
+	}
+	if p.Build.BuilderImage == "" {
+		p.Build.BuilderImage = DefaultBuilderImage
+	}
+	if len(p.Build.Platforms) == 0 && !d.has("build.platforms") {
+		p.Build.Platforms = DefaultPlatforms()
+	}
+	if len(p.Build.Targets) == 0 && !d.has("build.targets") {
+		p.Build.Targets = DefaultTargets()
+	}
+	if len(p.Build.Images) == 0 && !d.has("build.images") {
+		p.Build.Images = []string{DefaultImage}
+	}
+	if p.Test.Runner == "" {
+		p.Test.Runner = DefaultRunner
+	}
+	if !d.has("test.timeout") {
+		p.Test.Timeout = DefaultTimeout
+	}
+	if !d.has("publish.keep") {
+		p.Publish.Keep = DefaultPublishKeep
+	}
+	if !d.has("logs.keep") {
+		p.Logs.Keep = DefaultLogsKeep
+	}
+	if p.State.Store == "" {
+		p.State.Store = DefaultStateStore
+	}
+	if p.Logs.Store == "" {
+		// The logs live beside the state unless told otherwise, in the same
+		// kind of store.
+		if bucket, prefix, ok := S3Location(p.State.Store); ok {
+			p.Logs.Store = "s3://" + path.Join(bucket, prefix, "logs")
+		} else {
+			p.Logs.Store = path.Join(p.State.Store, "logs")
+		}
+	}
+}

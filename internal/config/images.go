@@ -1,0 +1,117 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// HyperkubeBinary is the multi-call dispatcher an image gets with hyperkube: true.
+const HyperkubeBinary = "hyperkube"
+
+var imageNameRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
+
+// loadImages reads and validates every file named by build.images, in order,
+// into p.Images. Problems inside an image file are reported at its own lines.
+func (p *Pipeline) loadImages(d *doc) {
+	if d.bad["build.images"] {
+		return
+	}
+	binaries := p.Build.Binaries()
+	names := map[string]string{} // image name -> "file:line" of its first definition
+	seen := map[string]bool{}
+	for i, rel := range p.Build.Images {
+		path := indexPath("build.images", i)
+		if seen[rel] || strings.Contains(rel, "://") {
+			continue // reported by validateBuild
+		}
+		seen[rel] = true
+		abs := p.resolve(rel)
+		display := p.displayPath(d, rel)
+		data, err := os.ReadFile(abs)
+		if err != nil {
+			d.at(path, "%s: cannot read image definition %s (%v): create it, or fix the path (relative to %s)",
+				path, display, unwrapPathError(err), filepath.Base(d.file))
+			continue
+		}
+		root := parseYAML(display, data, d.probs)
+		if root == nil {
+			continue
+		}
+		id := newDoc(display, d.probs)
+		var img Image
+		decodeInto(id, root, reflect.TypeFor[Image](), &img)
+		img.File = abs
+		validateImage(id, &img, binaries)
+		if img.Name != "" && imageNameRE.MatchString(img.Name) {
+			at := fmt.Sprintf("%s:%d", id.file, id.line("name"))
+			if prev, dup := names[img.Name]; dup {
+				id.at("name", "image name %q is already used by %s: give each image its own name", img.Name, prev)
+			} else {
+				names[img.Name] = at
+			}
+		}
+		p.Images = append(p.Images, img)
+	}
+}
+
+func validateImage(d *doc, img *Image, binaries []string) {
+	switch {
+	case img.Name == "":
+		d.at("name", "name is required: write the image's repository name, e.g. name: hyperkube")
+	case !imageNameRE.MatchString(img.Name):
+		d.at("name", "name %q is not a valid repository name: use lower case letters, digits, '.', '_', '-' and '/', e.g. hyperkube", img.Name)
+	}
+	if img.Base == "" {
+		d.at("base", "base is required: write base: scratch, or an image reference such as gcr.io/distroless/static:nonroot")
+	} else if msg := checkImageRef("base", img.Base, true); msg != "" {
+		d.at("base", "%s", msg)
+	}
+	known := slices.Clone(binaries)
+	if img.Hyperkube {
+		known = append(known, HyperkubeBinary)
+	}
+	if len(img.Binaries) == 0 && !img.Hyperkube && d.has("binaries") {
+		d.at("binaries", "binaries is empty: list at least one of %s", strings.Join(known, ", "))
+	}
+	if len(img.Binaries) == 0 && !img.Hyperkube && !d.has("binaries") {
+		d.at("binaries", "binaries is missing: list the binaries to put in the image, e.g. binaries: [%s]", strings.Join(known, ", "))
+	}
+	seen := map[string]bool{}
+	for i, b := range img.Binaries {
+		path := indexPath("binaries", i)
+		switch {
+		case seen[b]:
+			d.at(path, "binaries lists %q twice: remove this one", b)
+		case b == HyperkubeBinary && !img.Hyperkube:
+			d.at(path, "%q is the multi-call dispatcher, not a build target: write hyperkube: true instead of listing it", b)
+		case !slices.Contains(known, b):
+			d.at(path, "binary %q is not built by build.targets%s: write one of %s, or add its command to build.targets",
+				b, didYouMean(b, known), strings.Join(known, ", "))
+		}
+		seen[b] = true
+	}
+	if len(img.Entrypoint) > 0 && img.Entrypoint[0] == "" {
+		d.at(indexPath("entrypoint", 0), "entrypoint starts with an empty string: write the program to run, e.g. [/usr/local/bin/kubelet]")
+	}
+	for k := range img.Labels {
+		if strings.TrimSpace(k) == "" {
+			d.at("labels", "labels has an empty key: write a key such as org.example.team")
+		}
+	}
+}
+
+// Binaries returns the binary names the build targets produce, in order.
+func (b Build) Binaries() []string {
+	out := make([]string, 0, len(b.Targets))
+	for _, t := range b.Targets {
+		if n := BinaryName(t); !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -1,0 +1,324 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// examples are shown after "must be ..." for the keys people most often get
+// wrong; other keys get an example by type.
+var examples = map[string]string{
+	"build.platforms": "[linux/amd64]",
+	"build.targets":   "[./cmd/kubelet]",
+	"build.ldflags":   `["-X k8s.io/component-base/version.gitVersion={{.Version}}"]`,
+	"build.images":    "[images/hyperkube.yaml]",
+	"test.command":    `["./hack/e2e.sh", "--junit-dir", "$HYPERFORK_ARTIFACTS"]`,
+	"test.timeout":    "3h",
+	"publish.keep":    "5",
+	"logs.keep":       "10",
+	"branches":        "\n  - name: master",
+	"notify":          "\n  - type: file\n    dir: notifications",
+	"binaries":        "[kubelet, kubectl]",
+	"entrypoint":      "[/usr/local/bin/kubelet]",
+}
+
+// walk checks node n against the Go type t: every key must be a yaml tag of
+// the struct, and every value must have the shape the type needs. It records
+// the line of every path it sees in d.lines. It never stops early, so one run
+// reports every unknown key and every wrong type.
+func (d *doc) walk(n *yaml.Node, t reflect.Type, path string) {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if _, seen := d.lines[path]; !seen {
+		d.lines[path] = n.Line
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		d.null[path] = true // an empty value keeps the default
+		return
+	}
+	switch {
+	case t == durationType:
+		if n.Kind != yaml.ScalarNode || n.Tag == "!!int" || n.Tag == "!!float" {
+			d.wrongType(n, t, path)
+			return
+		}
+		if _, err := time.ParseDuration(n.Value); err != nil {
+			d.bad[path] = true
+			d.probs.add(d.file, n.Line, "%s must be a duration with a unit, e.g. %s or 90m; %q is not one",
+				path, example(path, t), n.Value)
+		}
+	case t.Kind() == reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			d.wrongType(n, t, path)
+			return
+		}
+		d.walkStruct(n, t, path)
+	case t.Kind() == reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.wrongType(n, t, path)
+			return
+		}
+		for i, item := range n.Content {
+			d.walk(item, t.Elem(), indexPath(path, i))
+		}
+	case t.Kind() == reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			d.wrongType(n, t, path)
+			return
+		}
+		seen := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode {
+				d.probs.add(d.file, k.Line, "%s: keys must be plain strings", path)
+				continue
+			}
+			if prev, dup := seen[k.Value]; dup {
+				d.probs.add(d.file, k.Line, "%s: key %q is already written on line %d: keep only one", path, k.Value, prev)
+				continue
+			}
+			seen[k.Value] = k.Line
+			d.lines[joinPath(path, k.Value)] = k.Line
+			d.walk(v, t.Elem(), joinPath(path, k.Value))
+		}
+	case t.Kind() == reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			d.wrongType(n, t, path)
+		}
+	case t.Kind() == reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			d.wrongType(n, t, path)
+		}
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+			d.wrongType(n, t, path)
+		}
+	}
+}
+
+func (d *doc) walkStruct(n *yaml.Node, t reflect.Type, path string) {
+	fields := yamlFields(t)
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			d.probs.add(d.file, k.Line, "%s: keys must be plain words such as %s", where(path), quoteList(keysOf(fields)))
+			continue
+		}
+		if k.Value == "<<" { // a merge key: its mappings hold keys of this struct
+			d.walkMerge(v, t, path)
+			continue
+		}
+		if prev, dup := seen[k.Value]; dup {
+			d.probs.add(d.file, k.Line, "key %q in %s is already written on line %d: keep only one", k.Value, where(path), prev)
+			continue
+		}
+		seen[k.Value] = k.Line
+		f, ok := fields[k.Value]
+		if !ok {
+			d.probs.add(d.file, k.Line, "%s", unknownKey(k.Value, path, keysOf(fields)))
+			continue
+		}
+		p := joinPath(path, k.Value)
+		d.lines[p] = k.Line
+		d.walk(v, f.Type, p)
+	}
+}
+
+func (d *doc) walkMerge(v *yaml.Node, t reflect.Type, path string) {
+	for v.Kind == yaml.AliasNode && v.Alias != nil {
+		v = v.Alias
+	}
+	switch v.Kind {
+	case yaml.MappingNode:
+		d.walkStruct(v, t, path)
+	case yaml.SequenceNode:
+		for _, m := range v.Content {
+			d.walkMerge(m, t, path)
+		}
+	default:
+		d.probs.add(d.file, v.Line, "%s: << must merge a mapping (an alias such as *defaults)", where(path))
+	}
+}
+
+func (d *doc) wrongType(n *yaml.Node, t reflect.Type, path string) {
+	d.bad[path] = true
+	d.probs.add(d.file, n.Line, "%s must be %s, e.g. %s; found %s", path, describe(t), example(path, t), found(n))
+}
+
+// yamlFields maps yaml keys to struct fields; fields tagged "-" or untagged
+// are not read from the file.
+func yamlFields(t reflect.Type) map[string]reflect.StructField {
+	fields := map[string]reflect.StructField{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		fields[name] = f
+	}
+	return fields
+}
+
+// keysOf lists the keys in the order the struct declares them, which is the
+// order the documentation shows them in.
+func keysOf(fields map[string]reflect.StructField) []string {
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int { return fields[a].Index[0] - fields[b].Index[0] })
+	return keys
+}
+
+func unknownKey(key, path string, known []string) string {
+	msg := fmt.Sprintf("unknown key %q in %s", key, where(path))
+	if s := suggest(key, known); s != "" {
+		msg += fmt.Sprintf(": did you mean %q?", s)
+	}
+	return msg + " Known keys: " + strings.Join(known, ", ")
+}
+
+func where(path string) string {
+	if path == "" {
+		return "the top level"
+	}
+	return path
+}
+
+func quoteList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+func describe(t reflect.Type) string {
+	switch {
+	case t == durationType:
+		return "a duration"
+	case t.Kind() == reflect.Struct:
+		return "a mapping of keys to values"
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
+		return "a list of mappings"
+	case t.Kind() == reflect.Slice:
+		return "a list of " + plural(t.Elem())
+	case t.Kind() == reflect.Map:
+		return "a mapping of names to " + plural(t.Elem())
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
+		return "a whole number"
+	default:
+		return "a string"
+	}
+}
+
+func plural(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "strings"
+	case reflect.Bool:
+		return "booleans"
+	default:
+		return "numbers"
+	}
+}
+
+func example(path string, t reflect.Type) string {
+	last := path
+	if i := strings.LastIndexAny(path, ".]"); i >= 0 {
+		last = path[i+1:]
+	}
+	if e, ok := examples[path]; ok {
+		return e
+	}
+	if e, ok := examples[last]; ok {
+		return e
+	}
+	switch {
+	case t == durationType:
+		return "3h"
+	case t.Kind() == reflect.Struct:
+		return "\n  key: value"
+	case t.Kind() == reflect.Slice:
+		return "[a, b]"
+	case t.Kind() == reflect.Map:
+		return "{NAME: value}"
+	case t.Kind() == reflect.Bool:
+		return "true"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
+		return "5"
+	default:
+		return `"text"`
+	}
+}
+
+func found(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	switch n.Tag {
+	case "!!int":
+		return "the number " + n.Value
+	case "!!float":
+		return "the number " + n.Value
+	case "!!bool":
+		return "the boolean " + n.Value
+	}
+	return fmt.Sprintf("the string %q", n.Value)
+}
+
+// suggest returns the known key closest to key, or "" when none is close
+// enough to be a likely typo.
+func suggest(key string, known []string) string {
+	best, bestDist := "", 1<<30
+	for _, k := range known {
+		if strings.EqualFold(k, key) {
+			return k
+		}
+		d := levenshtein(strings.ToLower(key), strings.ToLower(k))
+		if d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	limit := max(2, len(key)/3)
+	if bestDist <= limit {
+		return best
+	}
+	return ""
+}
+
+func levenshtein(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}

@@ -1,0 +1,278 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"text/template"
+)
+
+// Test runners.
+const (
+	RunnerKubetest2 = "kubetest2"
+	RunnerExec      = "exec"
+)
+
+// Notifier types.
+const (
+	NotifyFile          = "file"
+	NotifyWebhook       = "webhook"
+	NotifySlack         = "slack"
+	NotifyEmail         = "email"
+	NotifyGitHubSummary = "github-summary"
+)
+
+var notifyTypes = []string{NotifyFile, NotifyWebhook, NotifySlack, NotifyEmail, NotifyGitHubSummary}
+
+// validate checks the meaning of the decoded, defaulted pipeline. Each check
+// reports at the line of the key it is about.
+func (p *Pipeline) validate(d *doc) {
+	check := func(path, msg string) {
+		if msg != "" {
+			d.at(path, "%s", msg)
+		}
+	}
+
+	if p.Upstream.URL == "" {
+		d.at("upstream.url", "upstream.url is required: write the repository to follow, e.g. upstream:\n  url: https://github.com/kubernetes/kubernetes.git")
+	} else {
+		check("upstream.url", checkGitURL("upstream.url", p.Upstream.URL, "upstream.tokenEnv"))
+	}
+	if p.Fork.URL != "" {
+		check("fork.url", checkGitURL("fork.url", p.Fork.URL, "fork.tokenEnv"))
+	}
+	if _, _, s3 := S3Location(p.State.Store); s3 && p.Fork.URL == "" {
+		d.at("fork.url", "fork.url is empty, which keeps the fork as a bare repository in the state folder, but state.store is in S3: write fork.url, or make state.store a folder")
+	}
+	if _, _, s3 := S3Location(p.State.Store); s3 && p.Publish.Registry == "" {
+		d.at("publish.registry", "publish.registry is empty, which keeps images in an OCI layout in the state folder, but state.store is in S3: write publish.registry, or make state.store a folder")
+	}
+	p.validateEnvNames(d)
+	p.validateBranches(d)
+	p.validateBuild(d, check)
+
+	switch p.Test.Runner {
+	case RunnerKubetest2:
+		if len(p.Test.Command) > 0 {
+			d.at("test.command", "test.command is used only by runner exec: remove it, or write runner: exec")
+		}
+	case RunnerExec:
+		if len(p.Test.Command) == 0 {
+			d.at("test.command", `test.runner exec needs a command that writes JUnit XML into $HYPERFORK_ARTIFACTS: write e.g. command: ["./hack/e2e.sh"]`)
+		}
+	default:
+		d.at("test.runner", "test.runner %q is unknown%s: write kubetest2 or exec", p.Test.Runner, didYouMean(p.Test.Runner, []string{RunnerKubetest2, RunnerExec}))
+	}
+	if p.Test.Timeout <= 0 {
+		d.at("test.timeout", "test.timeout must be more than zero: write a duration such as 3h or 90m")
+	}
+
+	if p.Publish.Registry != "" {
+		check("publish.registry", checkRepository("publish.registry", p.Publish.Registry))
+	}
+	if p.Publish.Keep < 1 {
+		d.at("publish.keep", "publish.keep is %d: write 1 or more (how many stable images to keep per branch)", p.Publish.Keep)
+	}
+	if p.Logs.Keep < 1 {
+		d.at("logs.keep", "logs.keep is %d: write 1 or more (how many test logs to keep per branch)", p.Logs.Keep)
+	}
+	check("state.store", checkStore("state.store", p.State.Store))
+	if d.has("logs.store") {
+		check("logs.store", checkStore("logs.store", p.Logs.Store))
+	}
+	p.validateNotify(d)
+}
+
+// envFields lists every *Env key of the pipeline with its value, so that
+// validation and Secrets cannot miss one.
+func (p *Pipeline) envFields() []struct{ path, value string } {
+	out := []struct{ path, value string }{
+		{"upstream.tokenEnv", p.Upstream.TokenEnv},
+		{"fork.tokenEnv", p.Fork.TokenEnv},
+		{"publish.usernameEnv", p.Publish.UsernameEnv},
+		{"publish.passwordEnv", p.Publish.PasswordEnv},
+	}
+	for i, n := range p.Notify {
+		base := indexPath("notify", i)
+		out = append(out,
+			struct{ path, value string }{base + ".urlEnv", n.URLEnv},
+			struct{ path, value string }{base + ".secretEnv", n.SecretEnv},
+			struct{ path, value string }{base + ".usernameEnv", n.UsernameEnv},
+			struct{ path, value string }{base + ".passwordEnv", n.PasswordEnv},
+		)
+	}
+	return out
+}
+
+func (p *Pipeline) validateEnvNames(d *doc) {
+	for _, f := range p.envFields() {
+		example := "HYPERFORK_" + strings.ToUpper(strings.TrimSuffix(lastKey(f.path), "Env"))
+		if msg := checkEnvName(f.path, f.value, example); msg != "" {
+			d.at(f.path, "%s", msg)
+		}
+	}
+	for k := range p.Build.Env {
+		if !envNameRE.MatchString(k) {
+			d.at(joinPath("build.env", k), "build.env key %q must be an environment variable name (upper case letters, digits and _), e.g. GOFLAGS", k)
+		}
+	}
+}
+
+func (p *Pipeline) validateBranches(d *doc) {
+	if len(p.Branches) == 0 {
+		d.at("branches", "branches is empty: list at least one fork branch, e.g. branches:\n  - name: master")
+		return
+	}
+	seen := map[string]int{}
+	for i, b := range p.Branches {
+		base := indexPath("branches", i)
+		if msg := checkRefName(base+".name", b.Name); msg != "" {
+			d.at(base+".name", "%s", msg)
+		} else if prev, dup := seen[b.Name]; dup {
+			d.at(base+".name", "branch %q is listed twice, on lines %d and %d: keep one entry per fork branch",
+				b.Name, d.line(indexPath("branches", prev)+".name"), d.line(base+".name"))
+		} else {
+			seen[b.Name] = i
+		}
+		if b.Upstream != b.Name || d.has(base+".upstream") {
+			if msg := checkRefName(base+".upstream", b.Upstream); msg != "" {
+				d.at(base+".upstream", "%s", msg)
+			}
+		}
+		if b.Strategy != StrategyMerge && b.Strategy != StrategyFFOnly {
+			d.at(base+".strategy", "%s.strategy %q is unknown%s: write merge or ff-only", base, b.Strategy,
+				didYouMean(string(b.Strategy), []string{string(StrategyMerge), string(StrategyFFOnly)}))
+		}
+	}
+}
+
+func (p *Pipeline) validateBuild(d *doc, check func(path, msg string)) {
+	b := p.Build
+	if b.BuildKit != "" {
+		check("build.buildkit", checkBuildKit("build.buildkit", b.BuildKit))
+	}
+	for plat, addr := range b.BuildKitByPlatform {
+		path := joinPath("build.buildkitByPlatform", plat)
+		if !slices.Contains(b.Platforms, plat) {
+			d.at(path, "build.buildkitByPlatform names %q, which is not in build.platforms: add it there or remove this line", plat)
+		}
+		check(path, checkBuildKit(path, addr))
+	}
+	check("build.builderImage", checkImageRef("build.builderImage", b.BuilderImage, false))
+	if b.GoProxy != "" {
+		check("build.goproxy", checkGoProxy("build.goproxy", b.GoProxy))
+	}
+	checkList(d, "build.platforms", b.Platforms, "a platform, e.g. [linux/amd64]", checkPlatform)
+	checkList(d, "build.targets", b.Targets, "a Go command, e.g. [./cmd/kubelet]", checkTarget)
+	names := map[string]int{}
+	for i, t := range b.Targets {
+		if prev, dup := names[BinaryName(t)]; dup && b.Targets[prev] != t {
+			d.at(indexPath("build.targets", i), "build.targets %q and %q both build a binary named %q: keep one", b.Targets[prev], t, BinaryName(t))
+		}
+		names[BinaryName(t)] = i
+	}
+	for i, f := range b.LDFlags {
+		path := indexPath("build.ldflags", i)
+		if _, err := RenderLDFlags([]string{f}, StampData{}); err != nil {
+			d.at(path, "%s is not a valid template (%v): use only {{.Version}}, {{.Commit}}, {{.TreeState}} and {{.BuildDate}}", path, err)
+		}
+	}
+	checkList(d, "build.images", b.Images, "an image file, e.g. [images/hyperkube.yaml]", func(path, v string) string {
+		if strings.Contains(v, "://") {
+			return fmt.Sprintf("%s %q: write the path of an image definition file, relative to this file", path, v)
+		}
+		return ""
+	})
+}
+
+// checkList reports an empty list written in the file, duplicates, and each
+// element check rejects.
+func checkList(d *doc, path string, list []string, what string, check func(path, v string) string) {
+	if len(list) == 0 && d.has(path) {
+		d.at(path, "%s is empty: list at least %s", path, what)
+	}
+	seen := map[string]bool{}
+	for i, v := range list {
+		p := indexPath(path, i)
+		if seen[v] {
+			d.at(p, "%s lists %q twice: remove this one", path, v)
+			continue
+		}
+		seen[v] = true
+		if msg := check(p, v); msg != "" {
+			d.at(p, "%s", msg)
+		}
+	}
+}
+
+func (p *Pipeline) validateNotify(d *doc) {
+	for i, n := range p.Notify {
+		base := indexPath("notify", i)
+		need := func(key, value, example string) {
+			if value == "" {
+				d.at(base+"."+key, "%s: type %s needs %s: write e.g. %s: %s", base, n.Type, key, key, example)
+			}
+		}
+		unused := func(key string, set bool) {
+			if set {
+				d.at(base+"."+key, "%s.%s is not used by type %s: remove it", base, key, n.Type)
+			}
+		}
+		switch n.Type {
+		case NotifyFile:
+			need("dir", n.Dir, "notifications")
+		case NotifyWebhook, NotifySlack:
+			need("urlEnv", n.URLEnv, "HYPERFORK_WEBHOOK_URL")
+		case NotifyEmail:
+			need("smtp", n.SMTP, "smtp.example.com:587")
+			need("from", n.From, "hyperfork@example.com")
+			if len(n.To) == 0 {
+				d.at(base+".to", "%s: type email needs to: write e.g. to: [platform-team@example.com]", base)
+			}
+		case NotifyGitHubSummary:
+		case "":
+			d.at(base, "%s has no type: write type: and one of %s", base, strings.Join(notifyTypes, ", "))
+			continue
+		default:
+			d.at(base+".type", "%s.type %q is unknown%s: write one of %s", base, n.Type, didYouMean(n.Type, notifyTypes), strings.Join(notifyTypes, ", "))
+			continue
+		}
+		unused("dir", n.Dir != "" && n.Type != NotifyFile)
+		unused("urlEnv", n.URLEnv != "" && n.Type != NotifyWebhook && n.Type != NotifySlack)
+		unused("secretEnv", n.SecretEnv != "" && n.Type != NotifyWebhook)
+		email := n.Type == NotifyEmail
+		unused("smtp", n.SMTP != "" && !email)
+		unused("from", n.From != "" && !email)
+		unused("to", len(n.To) > 0 && !email)
+		unused("usernameEnv", n.UsernameEnv != "" && !email)
+		unused("passwordEnv", n.PasswordEnv != "" && !email)
+		if email && n.SMTP != "" && strings.Contains(n.SMTP, "@") {
+			d.at(base+".smtp", "%s.smtp has credentials written inline (not repeated here): write host:port and set usernameEnv and passwordEnv", base)
+		}
+	}
+}
+
+// StampData is what the build.ldflags templates can use.
+type StampData struct {
+	Version   string // e.g. v1.34.1-hyperfork.3+abcdef012345
+	Commit    string // the full commit hash
+	TreeState string // "clean" or "dirty"
+	BuildDate string // RFC 3339, UTC
+}
+
+// RenderLDFlags executes each build.ldflags template against data.
+func RenderLDFlags(flags []string, data StampData) ([]string, error) {
+	out := make([]string, 0, len(flags))
+	for _, f := range flags {
+		t, err := template.New("ldflags").Option("missingkey=error").Parse(f)
+		if err != nil {
+			return nil, fmt.Errorf("parse ldflags %q: %w", f, err)
+		}
+		var sb strings.Builder
+		if err := t.Execute(&sb, data); err != nil {
+			return nil, fmt.Errorf("execute ldflags %q: %w", f, err)
+		}
+		out = append(out, sb.String())
+	}
+	return out, nil
+}

@@ -1,0 +1,156 @@
+// Package report defines the JSON report of a run (DESIGN.md, "The JSON
+// report") and the exit codes of the contract.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Exit codes of the contract.
+const (
+	ExitOK       = 0 // done, or nothing to do
+	ExitFailed   = 1 // a stage failed
+	ExitConfig   = 2 // invalid config or usage; nothing was done
+	ExitConflict = 3 // a merge conflict waits for a person
+	ExitTests    = 4 // tests failed, nothing published
+	ExitLocked   = 5 // another run holds the lock
+)
+
+// exitPrecedence is the order in which branch outcomes decide the run's exit
+// code: the first that applies wins.
+var exitPrecedence = []int{ExitConfig, ExitLocked, ExitFailed, ExitTests, ExitConflict}
+
+// Combine returns the run's exit code from the branches' codes.
+func Combine(codes ...int) int {
+	for _, want := range exitPrecedence {
+		for _, c := range codes {
+			if c == want {
+				return c
+			}
+		}
+	}
+	return ExitOK
+}
+
+// Report is the whole run.
+type Report struct {
+	Target   string    `json:"target"`
+	ExitCode int       `json:"exitCode"`
+	Started  string    `json:"started,omitempty"`
+	Finished string    `json:"finished,omitempty"`
+	Error    string    `json:"error,omitempty"`
+	Branches []*Branch `json:"branches"`
+}
+
+// Branch is one branch's outcome.
+type Branch struct {
+	Name     string   `json:"name"`
+	Sync     *Sync    `json:"sync,omitempty"`
+	Build    *Build   `json:"build,omitempty"`
+	Test     *Test    `json:"test,omitempty"`
+	Publish  *Publish `json:"publish,omitempty"`
+	Error    string   `json:"error"`
+	ExitCode int      `json:"exitCode"`
+}
+
+// Sync statuses.
+const (
+	SyncMerged     = "merged"
+	SyncUpToDate   = "up-to-date"
+	SyncConflict   = "conflict"
+	SyncError      = "error"
+	SyncSkipped    = "skipped"
+	SyncCreated    = "created"      // extension: the fork branch was created from upstream
+	SyncFastFwd    = "fast-forward" // extension: ff-only/merge that needed no merge commit
+	SyncWouldMerge = "would-merge"  // plan only
+)
+
+// Sync is the sync stage's outcome.
+type Sync struct {
+	Status         string     `json:"status"`
+	UpstreamCommit string     `json:"upstreamCommit"`
+	ForkCommit     string     `json:"forkCommit"`
+	PreviousFork   string     `json:"previousForkCommit,omitempty"`
+	MergedCommits  int        `json:"mergedCommits"`
+	Conflicts      []Conflict `json:"conflicts,omitempty"`
+	Resolution     string     `json:"resolution,omitempty"`
+	// Notified is false when this conflict was already reported for the same
+	// heads and no new notification was sent.
+	Notified bool   `json:"notified,omitempty"`
+	Message  string `json:"message,omitempty"`
+}
+
+// Conflict is one conflicted path.
+type Conflict struct {
+	Path      string   `json:"path"`
+	Kind      string   `json:"kind"`
+	Upstream  []Commit `json:"upstreamCommits"`
+	Carries   []Commit `json:"forkCommits"`
+	OtherPath string   `json:"otherPath,omitempty"`
+}
+
+// Commit names one commit for a person.
+type Commit struct {
+	Hash    string `json:"hash"`
+	Subject string `json:"subject"`
+	Author  string `json:"author"`
+}
+
+// Build statuses.
+const (
+	BuildBuilt    = "built"
+	BuildUpToDate = "up-to-date"
+	BuildError    = "error"
+	BuildSkipped  = "skipped"
+)
+
+// Build is the build stage's outcome.
+type Build struct {
+	Status    string   `json:"status"`
+	Commit    string   `json:"commit"`
+	Version   string   `json:"version,omitempty"`
+	Image     string   `json:"image"`
+	Images    []string `json:"images,omitempty"`
+	Platforms []string `json:"platforms"`
+	Log       string   `json:"log,omitempty"`
+	Message   string   `json:"message,omitempty"`
+}
+
+// Test is the test stage's outcome.
+type Test struct {
+	Status  string `json:"status"`
+	Passed  int    `json:"passed"`
+	Failed  int    `json:"failed"`
+	Skipped int    `json:"skipped"`
+	Log     string `json:"log"`
+}
+
+// Publish is the publish stage's outcome.
+type Publish struct {
+	Status  string   `json:"status"`
+	Image   string   `json:"image"`
+	Tags    []string `json:"tags"`
+	Deleted []string `json:"deleted"`
+}
+
+// Write writes the report as indented JSON, atomically.
+func (r *Report) Write(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write report %s: %w", path, err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write report %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write report %s: %w", path, err)
+	}
+	return nil
+}

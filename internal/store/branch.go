@@ -1,0 +1,52 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// BranchState is what hyperfork remembers about one branch between runs.
+type BranchState struct {
+	Sync  SyncState  `json:"sync"`
+	Build BuildState `json:"build"`
+}
+
+// SyncState is the last sync of a branch.
+type SyncState struct {
+	Status         string    `json:"status"`
+	UpstreamCommit string    `json:"upstreamCommit"`
+	ForkCommit     string    `json:"forkCommit"`
+	Time           time.Time `json:"time"`
+	Error          string    `json:"error,omitempty"`
+	// ReportedConflict is the "upstream..fork" pair whose conflict was last
+	// notified, so the same conflict is not notified on every run.
+	ReportedConflict string `json:"reportedConflict,omitempty"`
+}
+
+// BuildState is the last build of a branch.
+type BuildState struct {
+	// Commit is the last fork commit processed, built or failed: a failed
+	// commit is not rebuilt in a loop, the next new commit is.
+	Commit  string    `json:"commit"`
+	Status  string    `json:"status"`
+	Version string    `json:"version,omitempty"`
+	Image   string    `json:"image,omitempty"`
+	Images  []string  `json:"images,omitempty"`
+	Log     string    `json:"log,omitempty"`
+	Time    time.Time `json:"time"`
+	Error   string    `json:"error,omitempty"`
+}
+
+func branchKey(branch string) string { return "branches/" + branch + "/state.json" }
+
+// LoadBranch returns the branch's state; a branch never seen has the zero value.
+func LoadBranch(ctx context.Context, s Store, branch string) (BranchState, error) {
+	var st BranchState
+	_, err := GetJSON(ctx, s, branchKey(branch), &st)
+	return st, err
+}
+
+// SaveBranch stores the branch's state.
+func SaveBranch(ctx context.Context, s Store, branch string, st BranchState) error {
+	return PutJSON(ctx, s, branchKey(branch), st)
+}

@@ -1,0 +1,19 @@
+//go:build mage
+
+// Mage targets for hyperfork. Each target loads the config named by
+// HYPERFORK_CONFIG (default branches.yaml), runs one engine function and
+// turns its outcome into the contract's exit code. No logic lives here.
+package main
+
+import (
+	"context"
+)
+
+// Sync merges new upstream commits into every configured fork branch.
+func Sync(ctx context.Context) error { return run(ctx, "sync") }
+
+// Plan predicts what release would do (merged, up-to-date, conflict) and changes nothing.
+func Plan(ctx context.Context) error { return run(ctx, "plan") }
+
+// Status prints a table per branch: heads, commits behind, carries, last results.
+func Status(ctx context.Context) error { return run(ctx, "status") }
