@@ -22,6 +22,9 @@ func (p *Pipeline) loadImages(d *doc) {
 		return
 	}
 	binaries := p.Build.Binaries()
+	if d.badUnder("build.targets") {
+		binaries = nil // the targets could not be read: do not guess which binaries exist
+	}
 	names := map[string]string{} // image name -> "file:line" of its first definition
 	seen := map[string]bool{}
 	for i, rel := range p.Build.Images {
@@ -59,6 +62,8 @@ func (p *Pipeline) loadImages(d *doc) {
 	}
 }
 
+// validateImage checks one image definition; binaries nil skips the check
+// of binaries against the build targets.
 func validateImage(d *doc, img *Image, binaries []string) {
 	switch {
 	case img.Name == "":
@@ -89,7 +94,7 @@ func validateImage(d *doc, img *Image, binaries []string) {
 			d.at(path, "binaries lists %q twice: remove this one", b)
 		case b == HyperkubeBinary && !img.Hyperkube:
 			d.at(path, "%q is the multi-call dispatcher, not a build target: write hyperkube: true instead of listing it", b)
-		case !slices.Contains(known, b):
+		case binaries != nil && !slices.Contains(known, b):
 			d.at(path, "binary %q is not built by build.targets%s: write one of %s, or add its command to build.targets",
 				b, didYouMean(b, known), strings.Join(known, ", "))
 		}

@@ -60,6 +60,7 @@ func Load(path string) (*Pipeline, error) {
 // already reported every wrong type with its key; yaml.v3's own type errors
 // are kept only for lines the walk did not report, as a safety net.
 func decodeInto(d *doc, root *yaml.Node, t reflect.Type, out any) {
+	d.root = t
 	d.walk(root, t, "")
 	err := root.Decode(out)
 	var te *yaml.TypeError

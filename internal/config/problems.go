@@ -3,6 +3,7 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -57,7 +58,9 @@ type problems struct {
 }
 
 func (ps *problems) add(file string, line int, format string, args ...any) {
-	ps.list = append(ps.list, Problem{File: file, Line: line, Message: fmt.Sprintf(format, args...)})
+	// One problem is one line of output, whatever an underlying error says.
+	msg := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " ")
+	ps.list = append(ps.list, Problem{File: file, Line: line, Message: msg})
 }
 
 // err returns nil when nothing was found, else a *ValidationError.
@@ -79,6 +82,7 @@ type doc struct {
 	bad   map[string]bool
 	null  map[string]bool // written with no value: the default applies
 	probs *problems
+	root  reflect.Type // the type of the whole file, for pointing misplaced keys home
 }
 
 func newDoc(file string, probs *problems) *doc {
@@ -116,6 +120,16 @@ func (d *doc) at(path string, format string, args ...any) {
 		}
 	}
 	d.probs.add(d.file, d.line(path), format, args...)
+}
+
+// badUnder reports whether path or anything below it has a shape problem.
+func (d *doc) badUnder(path string) bool {
+	for p := range d.bad {
+		if p == path || strings.HasPrefix(p, path+".") || strings.HasPrefix(p, path+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // parentPath strips the last element: "a.b[2]" -> "a.b", "a.b" -> "a", "a" -> "".

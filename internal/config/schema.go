@@ -23,8 +23,16 @@ var examples = map[string]string{
 	"test.timeout":    "3h",
 	"publish.keep":    "5",
 	"logs.keep":       "10",
-	"branches":        "\n  - name: master",
-	"notify":          "\n  - type: file\n    dir: notifications",
+	"branches":        "[{name: master}]",
+	"notify":          "[{type: file, dir: notifications}]",
+	"upstream":        "{url: https://github.com/kubernetes/kubernetes.git}",
+	"fork":            "{url: https://git.example.com/team/kubernetes.git, tokenEnv: FORK_TOKEN}",
+	"state":           "{store: .hyperfork}",
+	"logs":            "{store: logs, keep: 10}",
+	"publish":         "{registry: registry.example.com/team/hyperkube, keep: 5}",
+	"test":            "{runner: kubetest2, timeout: 3h}",
+	"build":           "{platforms: [linux/amd64]}",
+	"labels":          "{org.example.team: platform}",
 	"binaries":        "[kubelet, kubectl]",
 	"entrypoint":      "[/usr/local/bin/kubelet]",
 }
@@ -124,7 +132,7 @@ func (d *doc) walkStruct(n *yaml.Node, t reflect.Type, path string) {
 		seen[k.Value] = k.Line
 		f, ok := fields[k.Value]
 		if !ok {
-			d.probs.add(d.file, k.Line, "%s", unknownKey(k.Value, path, keysOf(fields)))
+			d.unknownKey(k, path, keysOf(fields))
 			continue
 		}
 		p := joinPath(path, k.Value)
@@ -180,12 +188,44 @@ func keysOf(fields map[string]reflect.StructField) []string {
 	return keys
 }
 
-func unknownKey(key, path string, known []string) string {
-	msg := fmt.Sprintf("unknown key %q in %s", key, where(path))
-	if s := suggest(key, known); s != "" {
+// unknownKey reports key, which t (at path) does not have. A likely typo
+// gets "did you mean"; a key that belongs elsewhere in the file is pointed
+// there. The intended key is marked bad, so that its absence is not reported
+// a second time.
+func (d *doc) unknownKey(k *yaml.Node, path string, known []string) {
+	msg := fmt.Sprintf("unknown key %q in %s", k.Value, where(path))
+	if s := suggest(k.Value, known); s != "" {
 		msg += fmt.Sprintf(": did you mean %q?", s)
+		d.bad[joinPath(path, s)] = true
+	} else if homes := keyHomes(d.root, "", k.Value); len(homes) > 0 {
+		msg += fmt.Sprintf(": it belongs under %s, move it there.", strings.Join(homes, " or "))
+	} else {
+		msg += "."
 	}
-	return msg + " Known keys: " + strings.Join(known, ", ")
+	d.probs.add(d.file, k.Line, "%s Known keys here: %s", msg, strings.Join(known, ", "))
+}
+
+// keyHomes lists the struct paths (from root) that have key, for pointing a
+// misplaced key to where it belongs.
+func keyHomes(t reflect.Type, path, key string) []string {
+	for t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Map) {
+		t = t.Elem()
+		if path != "" {
+			path += "[]"
+		}
+	}
+	if t == nil || t.Kind() != reflect.Struct || t == durationType {
+		return nil
+	}
+	var homes []string
+	fields := yamlFields(t)
+	for _, name := range keysOf(fields) {
+		if name == key && path != "" {
+			homes = append(homes, path)
+		}
+		homes = append(homes, keyHomes(fields[name].Type, joinPath(path, name), key)...)
+	}
+	return homes
 }
 
 func where(path string) string {
@@ -250,7 +290,7 @@ func example(path string, t reflect.Type) string {
 	case t == durationType:
 		return "3h"
 	case t.Kind() == reflect.Struct:
-		return "\n  key: value"
+		return "{key: value}"
 	case t.Kind() == reflect.Slice:
 		return "[a, b]"
 	case t.Kind() == reflect.Map:

@@ -34,7 +34,7 @@ func (p *Pipeline) validate(d *doc) {
 	}
 
 	if p.Upstream.URL == "" {
-		d.at("upstream.url", "upstream.url is required: write the repository to follow, e.g. upstream:\n  url: https://github.com/kubernetes/kubernetes.git")
+		d.at("upstream.url", "upstream.url is required: write the repository to follow, e.g. url: https://github.com/kubernetes/kubernetes.git under upstream:")
 	} else {
 		check("upstream.url", checkGitURL("upstream.url", p.Upstream.URL, "upstream.tokenEnv"))
 	}
@@ -119,8 +119,12 @@ func (p *Pipeline) validateEnvNames(d *doc) {
 }
 
 func (p *Pipeline) validateBranches(d *doc) {
+	if len(p.Branches) == 0 && !d.has("branches") {
+		d.at("branches", "branches is missing: list at least one fork branch, e.g. branches: [{name: master}]")
+		return
+	}
 	if len(p.Branches) == 0 {
-		d.at("branches", "branches is empty: list at least one fork branch, e.g. branches:\n  - name: master")
+		d.at("branches", "branches is empty: list at least one fork branch, e.g. branches: [{name: master}]")
 		return
 	}
 	seen := map[string]int{}

@@ -215,7 +215,7 @@ func TestWebhookUnreachableIsReportedRedacted(t *testing.T) {
 func TestWebhookTimeoutPerAttempt(t *testing.T) {
 	rc := newReceiver(t, func(n int, w http.ResponseWriter) {
 		if n == 1 {
-			time.Sleep(500 * time.Millisecond) // longer than the attempt may take
+			time.Sleep(300 * time.Millisecond) // longer than the attempt may take
 		}
 		w.WriteHeader(http.StatusOK)
 	})

@@ -82,7 +82,7 @@ func New(cfg *config.Pipeline, opts Options) (*Runner, error) {
 	red := exec.NewRedactor(cfg.Secrets(opts.Getenv)...)
 	var specs []notify.Spec
 	for _, n := range cfg.Notify {
-		specs = append(specs, notify.Spec{Type: n.Type, Dir: cfg.ResolvePath(n.Dir), URLEnv: n.URLEnv, SecretEnv: n.SecretEnv, Events: n.Events})
+		specs = append(specs, notify.Spec{Type: n.Type, Dir: n.Dir, URLEnv: n.URLEnv, SecretEnv: n.SecretEnv, Events: n.Events})
 	}
 	nt, err := notify.New(specs, opts.Getenv, notify.WithRedactor(red), notify.WithLogger(opts.Logger))
 	if err != nil {

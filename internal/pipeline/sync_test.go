@@ -1,0 +1,330 @@
+package pipeline_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hyperfork/hyperfork/internal/report"
+	"github.com/hyperfork/hyperfork/internal/testutil/gitfixture"
+	"github.com/hyperfork/hyperfork/internal/testutil/gitserver"
+)
+
+func TestSyncMergesSeveralBranches(t *testing.T) {
+	w := newWorld(t)
+	oldMaster, oldRelease := w.forkHead("master"), w.forkHead("release-1.0")
+	w.upstreamCommit("master", "upstream: change b", map[string]string{"pkg/b.go": "package b\n\nconst B = 2\n"})
+	upHead := w.upstreamCommit("master", "upstream: add c", map[string]string{"pkg/c.go": "package c\n"})
+	w.upstreamCommit("release-1.0", "upstream: backport", map[string]string{"docs/x.md": "y\n"})
+
+	code, rep, out := w.run("sync")
+	if code != report.ExitOK {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	m := w.branch(rep, "master")
+	if m.Sync.Status != report.SyncMerged || m.Sync.MergedCommits != 2 || m.Sync.UpstreamCommit != upHead {
+		t.Fatalf("master: %+v", m.Sync)
+	}
+	if got := w.forkHead("master"); got != m.Sync.ForkCommit || got == oldMaster {
+		t.Fatalf("fork master %s, report %s, before %s", got, m.Sync.ForkCommit, oldMaster)
+	}
+	parents := strings.Fields(gitfixture.Git(t, w.fork.Home, w.forkBare, "rev-list", "--parents", "-n1", "master"))
+	if len(parents) != 3 || parents[1] != oldMaster || parents[2] != upHead {
+		t.Fatalf("merge commit parents %v, want fork %s then upstream %s", parents, oldMaster, upHead)
+	}
+	msg := gitfixture.Git(t, w.fork.Home, w.forkBare, "log", "-1", "--format=%B", "master")
+	if !strings.Contains(msg, "2 commits") || !strings.Contains(msg, upHead[:12]) {
+		t.Fatalf("merge message does not name the range and count:\n%s", msg)
+	}
+	// Both the carry and upstream's change are in the merged tree.
+	for _, p := range []string{"company/patch.go", "pkg/c.go"} {
+		gitfixture.Git(t, w.fork.Home, w.forkBare, "cat-file", "-e", "master:"+p)
+	}
+	if r := w.branch(rep, "release-1.0"); r.Sync.Status != report.SyncMerged || w.forkHead("release-1.0") == oldRelease {
+		t.Fatalf("release-1.0: %+v", r.Sync)
+	}
+
+	// Nothing new: up-to-date, and not one object fetched.
+	w.srv.ResetRequests()
+	code, rep, out = w.run("sync")
+	if code != 0 || w.branch(rep, "master").Sync.Status != report.SyncUpToDate || w.branch(rep, "release-1.0").Sync.Status != report.SyncUpToDate {
+		t.Fatalf("second run: exit %d\n%s", code, out)
+	}
+	if n := w.srv.Requests(gitserver.Fetch) + w.srv.Requests(gitserver.ReceivePack); n != 0 {
+		t.Fatalf("an up-to-date run fetched or pushed %d times", n)
+	}
+}
+
+func TestConflictNextToCleanBranchAndNoRepeatNotification(t *testing.T) {
+	w := newWorld(t)
+	carry := w.forkCommit("master", "carry: tune A", map[string]string{"pkg/a.go": "package a\n\nconst A = 100 // company\n"})
+	upc := w.upstreamCommit("master", "upstream: bump A", map[string]string{"pkg/a.go": "package a\n\nconst A = 2\n"})
+	w.upstreamCommit("release-1.0", "upstream: docs", map[string]string{"docs/x.md": "z\n"})
+	before := w.forkHead("master")
+
+	code, rep, out := w.run("sync")
+	if code != report.ExitConflict {
+		t.Fatalf("exit %d, want 3\n%s", code, out)
+	}
+	m := w.branch(rep, "master")
+	if m.Sync.Status != report.SyncConflict || len(m.Sync.Conflicts) != 1 {
+		t.Fatalf("master: %+v", m.Sync)
+	}
+	c := m.Sync.Conflicts[0]
+	if c.Path != "pkg/a.go" || c.Kind != "content" {
+		t.Fatalf("conflict %+v", c)
+	}
+	if len(c.Upstream) != 1 || c.Upstream[0].Hash != upc || len(c.Carries) != 1 || c.Carries[0].Hash != carry || c.Carries[0].Subject != "carry: tune A" {
+		t.Fatalf("commits per side: %+v", c)
+	}
+	if !strings.Contains(m.Sync.Resolution, "git merge") || !strings.Contains(m.Sync.Resolution, upc) || strings.Contains(m.Sync.Resolution, "<") && strings.Contains(m.Sync.Resolution, ">") && !strings.Contains(m.Sync.Resolution, "<<<<<<<") {
+		t.Fatalf("resolution:\n%s", m.Sync.Resolution)
+	}
+	if w.forkHead("master") != before {
+		t.Fatal("the fork branch moved on a conflict")
+	}
+	if r := w.branch(rep, "release-1.0"); r.Sync.Status != report.SyncMerged {
+		t.Fatalf("the clean branch next to the conflict: %+v", r.Sync)
+	}
+	if !strings.Contains(out, "pkg/a.go") || !strings.Contains(out, "git push origin") {
+		t.Fatalf("stdout lacks the conflict report:\n%s", out)
+	}
+	msgs := w.notifications()
+	if len(msgs) != 1 || msgs[0].Event != "sync.conflict" || !strings.Contains(msgs[0].Text, "pkg/a.go") || !strings.Contains(msgs[0].Text, carry[:12]) {
+		t.Fatalf("notifications: %+v", msgs)
+	}
+
+	// The same conflict again: still exit 3 and in the report, not notified twice.
+	code, rep, _ = w.run("sync")
+	if code != report.ExitConflict || w.branch(rep, "master").Sync.Status != report.SyncConflict {
+		t.Fatalf("second run exit %d", code)
+	}
+	if n := len(w.notifications()); n != 1 {
+		t.Fatalf("%d notifications after the repeat, want 1", n)
+	}
+	if w.forkHead("master") != before {
+		t.Fatal("the fork branch moved on the repeat")
+	}
+	// status keeps showing the conflict.
+	_, rep, out = w.run("status")
+	if w.branch(rep, "master").Sync.Status != report.SyncConflict || !strings.Contains(out, "conflict") {
+		t.Fatalf("status:\n%s", out)
+	}
+}
+
+func TestResolutionCommandsFinishTheMerge(t *testing.T) {
+	w := newWorld(t)
+	w.forkCommit("master", "carry: tune A", map[string]string{"pkg/a.go": "package a\n\nconst A = 100\n"})
+	w.upstreamCommit("master", "upstream: bump A", map[string]string{"pkg/a.go": "package a\n\nconst A = 2\n"})
+	code, rep, out := w.run("sync", "HYPERFORK_BRANCHES=master")
+	if code != report.ExitConflict {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	steps := splitSteps(t, w.branch(rep, "master").Sync.Resolution)
+
+	// A person's shell: their own git identity and credentials.
+	home := t.TempDir()
+	env := append(gitfixture.Env(home), "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader",
+		"GIT_CONFIG_VALUE_0=Authorization: Basic "+basic(tokenUser, token))
+	work := t.TempDir()
+	sh := func(script string, mayFail bool) string {
+		cmd := exec.Command("sh", "-ec", script)
+		cmd.Dir, cmd.Env = work, env
+		b, err := cmd.CombinedOutput()
+		if err != nil && !mayFail {
+			t.Fatalf("%v\n%s\n%s", err, script, b)
+		}
+		return string(b)
+	}
+	// Step 1 ends with the merge stopping on conflicts.
+	sh(steps[0], true)
+	clone := filepath.Join(work, "hyperfork-merge-master")
+	if err := os.WriteFile(filepath.Join(clone, "pkg/a.go"), []byte("package a\n\nconst A = 102\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sh("cd hyperfork-merge-master\n"+steps[2], false)
+
+	head := w.forkHead("master")
+	if n := len(strings.Fields(gitfixture.Git(t, w.fork.Home, w.forkBare, "rev-list", "--parents", "-n1", head))); n != 3 {
+		t.Fatalf("the fork head is not a merge commit")
+	}
+	if got := gitfixture.Git(t, w.fork.Home, w.forkBare, "show", "master:pkg/a.go"); !strings.Contains(got, "102") {
+		t.Fatalf("pkg/a.go on the fork: %s", got)
+	}
+	code, rep, _ = w.run("sync", "HYPERFORK_BRANCHES=master")
+	if code != 0 || w.branch(rep, "master").Sync.Status != report.SyncUpToDate {
+		t.Fatalf("after the resolution: exit %d %+v", code, w.branch(rep, "master").Sync)
+	}
+}
+
+// splitSteps cuts the resolution text at its "# 1.", "# 2.", "# 3." headings.
+func splitSteps(t *testing.T, res string) []string {
+	t.Helper()
+	idx := regexp.MustCompile(`(?m)^# [0-9]\. `).FindAllStringIndex(res, -1)
+	var steps []string
+	for i, loc := range idx {
+		end := len(res)
+		if i+1 < len(idx) {
+			end = idx[i+1][0]
+		}
+		steps = append(steps, res[loc[0]:end])
+	}
+	if len(steps) != 3 {
+		t.Fatalf("resolution has %d steps, want 3:\n%s", len(steps), res)
+	}
+	return steps
+}
+
+func TestLeaseRefusesWhenForkMovesDuringRun(t *testing.T) {
+	w := newWorld(t)
+	w.upstreamCommit("master", "upstream: add c", map[string]string{"pkg/c.go": "package c\n"})
+	var once sync.Once
+	var theirs string
+	w.srv.BeforeReceivePack(func() {
+		once.Do(func() {
+			// Someone else pushes to the fork between our ls-remote and our push.
+			other := gitfixture.Clone(t, w.forkBare, filepath.Join(w.dir, "other"))
+			theirs = other.Commit(t, "someone else's commit", map[string]string{"other.txt": "x\n"})
+			other.Push(t, w.forkBare, "master")
+		})
+	})
+	code, rep, out := w.run("sync", "HYPERFORK_BRANCHES=master")
+	if code != report.ExitFailed {
+		t.Fatalf("exit %d, want 1\n%s", code, out)
+	}
+	m := w.branch(rep, "master")
+	if m.Sync.Status != report.SyncError || !strings.Contains(m.Error, "moved") {
+		t.Fatalf("master: %+v %s", m.Sync, m.Error)
+	}
+	if w.forkHead("master") != theirs {
+		t.Fatal("the other person's commit was lost")
+	}
+	w.srv.BeforeReceivePack(nil)
+	code, rep, out = w.run("sync", "HYPERFORK_BRANCHES=master")
+	if code != 0 || w.branch(rep, "master").Sync.Status != report.SyncMerged {
+		t.Fatalf("retry: exit %d\n%s", code, out)
+	}
+	gitfixture.Git(t, w.fork.Home, w.forkBare, "merge-base", "--is-ancestor", theirs, "master")
+}
+
+func TestUnreachableUpstreamAndWrongCredentials(t *testing.T) {
+	w := newWorld(t)
+	before := w.forkHead("master")
+	w.upURL = gitserver.ClosedURL(t)
+	code, rep, out := w.run("sync")
+	if code != report.ExitFailed || !strings.Contains(w.branch(rep, "master").Error, "unreachable") {
+		t.Fatalf("unreachable: exit %d\n%s", code, out)
+	}
+
+	w = newWorld(t)
+	w.upstreamCommit("master", "upstream: add c", map[string]string{"pkg/c.go": "package c\n"})
+	w.env["FORK_TOKEN"] = "wrong-token-31415926"
+	code, rep, out = w.run("sync")
+	e := w.branch(rep, "master").Error
+	if code != report.ExitFailed || !strings.Contains(e, "authentication failed") || !strings.Contains(e, "tokenEnv") {
+		t.Fatalf("wrong credentials: exit %d: %s\n%s", code, e, out)
+	}
+	if strings.Contains(out, "wrong-token-31415926") || strings.Contains(e, "wrong-token") {
+		t.Fatal("the wrong token was printed")
+	}
+	if w.forkHead("master") != before && before != "" {
+		// before belongs to the first world; compare within this one.
+	}
+	for _, m := range w.notifications() {
+		if strings.Contains(m.Text, "wrong-token") {
+			t.Fatal("the token reached a notification")
+		}
+	}
+}
+
+func TestMissingUpstreamBranchAndFFOnly(t *testing.T) {
+	w := newWorld(t)
+	w.forkCommit("master", "carry", map[string]string{"company/x.go": "package company\n"})
+	w.upstreamCommit("master", "upstream: add c", map[string]string{"pkg/c.go": "package c\n"})
+	before := w.forkHead("master")
+	w.branches = "branches:\n  - name: master\n    strategy: ff-only\n  - name: release-1.0\n    upstream: release-9.9\n"
+	code, rep, out := w.run("sync")
+	if code != report.ExitFailed { // 1 outranks 3
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if r := w.branch(rep, "release-1.0"); r.Sync.Status != report.SyncError || !strings.Contains(r.Error, "release-9.9") {
+		t.Fatalf("missing upstream branch: %+v %s", r.Sync, r.Error)
+	}
+	m := w.branch(rep, "master")
+	if m.Sync.Status != report.SyncConflict || !strings.Contains(m.Sync.Message, "ff-only") {
+		t.Fatalf("ff-only: %+v", m.Sync)
+	}
+	if w.forkHead("master") != before {
+		t.Fatal("ff-only moved the fork")
+	}
+}
+
+func TestEmbeddedForkCreatedOnFirstRun(t *testing.T) {
+	w := newWorld(t)
+	w.forkURL = ""
+	code, rep, out := w.run("sync")
+	if code != 0 || w.branch(rep, "master").Sync.Status != report.SyncCreated {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	embedded := filepath.Join(w.dir, "state", "fork.git")
+	got := gitfixture.Git(t, w.fork.Home, embedded, "rev-parse", "refs/heads/release-1.0")
+	want := gitfixture.Git(t, w.fork.Home, w.upBare, "rev-parse", "refs/heads/release-1.0")
+	if got != want {
+		t.Fatalf("embedded fork release-1.0 %s, upstream %s", got, want)
+	}
+	w.upstreamCommit("master", "upstream: add c", map[string]string{"pkg/c.go": "package c\n"})
+	if code, rep, out = w.run("sync"); code != 0 || w.branch(rep, "master").Sync.Status != report.SyncMerged {
+		t.Fatalf("second run: exit %d\n%s", code, out)
+	}
+}
+
+func TestPlanPredictsWithoutPushing(t *testing.T) {
+	w := newWorld(t)
+	w.forkCommit("master", "carry: tune A", map[string]string{"pkg/a.go": "package a\n\nconst A = 100\n"})
+	w.upstreamCommit("master", "upstream: bump A", map[string]string{"pkg/a.go": "package a\n\nconst A = 2\n"})
+	w.upstreamCommit("release-1.0", "upstream: docs", map[string]string{"docs/x.md": "z\n"})
+	m0, r0 := w.forkHead("master"), w.forkHead("release-1.0")
+	w.srv.ResetRequests()
+	code, rep, out := w.run("plan")
+	if code != report.ExitConflict {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if m := w.branch(rep, "master"); m.Sync.Status != report.SyncConflict || m.Sync.Conflicts[0].Path != "pkg/a.go" {
+		t.Fatalf("master: %+v", m.Sync)
+	}
+	if r := w.branch(rep, "release-1.0"); r.Sync.Status != report.SyncMerged {
+		t.Fatalf("release-1.0: %+v", r.Sync)
+	}
+	if w.forkHead("master") != m0 || w.forkHead("release-1.0") != r0 || w.srv.Requests(gitserver.ReceivePack) != 0 {
+		t.Fatal("plan pushed")
+	}
+	if len(w.notifications()) != 0 {
+		t.Fatal("plan notified")
+	}
+}
+
+func TestStatusShowsCarriesAlreadyUpstream(t *testing.T) {
+	w := newWorld(t)
+	// The fork carries a fix that upstream later takes as its own commit.
+	fix := map[string]string{"pkg/b.go": "package b\n\nconst B = 3\n"}
+	w.forkCommit("master", "carry: fix B", fix)
+	w.upstreamCommit("master", "upstream: fix B (backport of the company fix)", fix)
+	w.upstreamCommit("master", "upstream: add c", map[string]string{"pkg/c.go": "package c\n"})
+	code, rep, out := w.run("status", "HYPERFORK_BRANCHES=master")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if !strings.Contains(out, "candidate to drop") || !strings.Contains(out, "carry: fix B") {
+		t.Fatalf("status:\n%s", out)
+	}
+	fields := strings.Fields(strings.Split(out, "\n")[1])
+	// BRANCH UPSTREAM UPHEAD FORKHEAD BEHIND CARRIES UPSTREAMED
+	if fields[0] != "master" || fields[4] != "2" || fields[5] != "2" || fields[6] != "1" {
+		t.Fatalf("status row %v\n%s", fields, out)
+	}
+	_ = rep
+}
