@@ -205,6 +205,7 @@ func checkList(d *doc, path string, list []string, what string, check func(path,
 		seen[v] = true
 		if msg := check(p, v); msg != "" {
 			d.at(p, "%s", msg)
+			d.bad[p] = true // later checks skip what is already reported
 		}
 	}
 }

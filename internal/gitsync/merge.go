@@ -115,9 +115,13 @@ func parseMergeTree(out string) (string, []report.Conflict) {
 			break
 		}
 		recPaths := fields[i+1 : i+1+n]
-		typ := fields[i+1+n]
+		typ, text := fields[i+1+n], fields[i+2+n]
 		i += n + 3
+		// The type says "contents" for add/add too; the message tells them apart.
 		kind := conflictKind(typ)
+		if kind == "content" && strings.Contains(text, "(add/add)") {
+			kind = "add/add"
+		}
 		if kind == "" {
 			continue
 		}
