@@ -55,7 +55,7 @@ func TestLoadInvalid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 2 {
+	if len(files) < 24 {
 		t.Fatalf("found %d invalid cases, want at least 24", len(files))
 	}
 	for _, file := range files {

@@ -58,7 +58,11 @@ func (p *Pipeline) validate(d *doc) {
 		}
 	case RunnerExec:
 		if len(p.Test.Command) == 0 {
-			d.at("test.command", `test.runner exec needs a command that writes JUnit XML into $HYPERFORK_ARTIFACTS: write e.g. command: ["./hack/e2e.sh"]`)
+			path := "test.command"
+			if !d.has(path) {
+				path = "test.runner" // point at the line that asks for a command
+			}
+			d.at(path, `test.runner exec needs a command that writes JUnit XML into $HYPERFORK_ARTIFACTS: write e.g. command: ["./hack/e2e.sh"]`)
 		}
 	default:
 		d.at("test.runner", "test.runner %q is unknown%s: write kubetest2 or exec", p.Test.Runner, didYouMean(p.Test.Runner, []string{RunnerKubetest2, RunnerExec}))

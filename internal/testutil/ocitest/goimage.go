@@ -29,14 +29,17 @@ const GoImageTag = "golang:local"
 // installation only, so pushing it twice gives the same digest.
 var goImageTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// GoImageEnv is the builder image's environment, as in the official golang
-// image, plus what makes builds hermetic: no toolchain download, no VCS stamp.
-var GoImageEnv = []string{
-	"PATH=/usr/local/go/bin:/usr/bin:/bin",
-	"GOROOT=/usr/local/go",
-	"HOME=/root",
-	"GOTOOLCHAIN=local",
-	"GOFLAGS=-buildvcs=false",
+// GoImageEnv returns the builder image's environment, as in the official
+// golang image, plus what makes builds hermetic: no toolchain download, no VCS
+// stamp.
+func GoImageEnv() []string {
+	return []string{
+		"PATH=/usr/local/go/bin:/usr/bin:/bin",
+		"GOROOT=/usr/local/go",
+		"HOME=/root",
+		"GOTOOLCHAIN=local",
+		"GOFLAGS=-buildvcs=false",
+	}
 }
 
 // PushGoBuilderImage makes a Go toolchain image from this machine's Go
@@ -98,7 +101,7 @@ func GoBuilderImage() (v1.Image, error) {
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", runtime.GOARCH
 	cf.Created = v1.Time{Time: goImageTime}
-	cf.Config.Env = GoImageEnv
+	cf.Config.Env = GoImageEnv()
 	cf.Config.WorkingDir = "/"
 	cf.Config.Cmd = []string{"go", "version"}
 	return mutate.ConfigFile(img, cf)
@@ -107,7 +110,8 @@ func GoBuilderImage() (v1.Image, error) {
 // goRoot finds the Go installation: the one this test was built by, else the
 // one on PATH.
 func goRoot() (string, error) {
-	//nolint:staticcheck // GOROOT of the running toolchain is exactly what is wanted here.
+	// runtime.GOROOT is deprecated because a binary may run elsewhere; a
+	// test binary runs where it was built, with $GOROOT set by go test.
 	if r := runtime.GOROOT(); r != "" {
 		if _, err := os.Stat(filepath.Join(r, "bin", "go")); err == nil {
 			return r, nil
@@ -264,11 +268,11 @@ func newFileLayer(path string) (*fileLayer, error) {
 	return &fileLayer{path: path, size: n, hash: v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", h.Sum(nil))}}, nil
 }
 
-func (l *fileLayer) Digest() (v1.Hash, error)              { return l.hash, nil }
-func (l *fileLayer) DiffID() (v1.Hash, error)              { return l.hash, nil }
-func (l *fileLayer) Size() (int64, error)                  { return l.size, nil }
-func (l *fileLayer) MediaType() (types.MediaType, error)   { return types.OCIUncompressedLayer, nil }
-func (l *fileLayer) Compressed() (io.ReadCloser, error)    { return os.Open(l.path) }
-func (l *fileLayer) Uncompressed() (io.ReadCloser, error)  { return os.Open(l.path) }
+func (l *fileLayer) Digest() (v1.Hash, error)             { return l.hash, nil }
+func (l *fileLayer) DiffID() (v1.Hash, error)             { return l.hash, nil }
+func (l *fileLayer) Size() (int64, error)                 { return l.size, nil }
+func (l *fileLayer) MediaType() (types.MediaType, error)  { return types.OCIUncompressedLayer, nil }
+func (l *fileLayer) Compressed() (io.ReadCloser, error)   { return os.Open(l.path) }
+func (l *fileLayer) Uncompressed() (io.ReadCloser, error) { return os.Open(l.path) }
 
 var _ v1.Layer = (*fileLayer)(nil)
