@@ -17,3 +17,9 @@ func Plan(ctx context.Context) error { return run(ctx, "plan") }
 
 // Status prints a table per branch: heads, commits behind, carries, last results.
 func Status(ctx context.Context) error { return run(ctx, "status") }
+
+// Build compiles and packs every branch whose fork head changed, and pushes the images as candidates.
+func Build(ctx context.Context) error { return run(ctx, "build") }
+
+// Release runs sync then build for every branch, skipping stages whose inputs did not change.
+func Release(ctx context.Context) error { return run(ctx, "release") }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/moby/buildkit/client/llb"
+	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 )
@@ -73,6 +74,10 @@ func graph(spec Spec, imageOpts ...llb.ImageOption) (map[string]llb.State, error
 	source := llb.Local(LocalSourceName,
 		llb.ExcludePatterns(sourceExcludes),
 		llb.SharedKeyHint("hyperfork-source"),
+		// BuildKit merges identical ops of concurrent builds, so the ID
+		// must tell source folders apart; a random one (the default)
+		// would change the graph on every call.
+		llb.LocalUniqueID("hyperfork-"+digest.FromString(spec.SourceDir).Encoded()[:16]),
 		llb.WithCustomName("source tree"),
 	)
 

@@ -154,9 +154,9 @@ var ownedEnv = []string{"GOOS", "GOARCH", "GOARM", "GOAMD64", "GOARM64", "CGO_EN
 // binaryName is the file `go build -o dir/` writes for a package path: its
 // last element, skipping a major-version suffix such as /v2.
 func binaryName(pkg string) string {
-	pkg = strings.TrimRight(pkg, "/")
+	pkg = path.Clean(strings.TrimRight(pkg, "/"))
 	base := path.Base(pkg)
-	if majorVersionRE.MatchString(base) && strings.Contains(pkg, "/") {
+	if majorVersionRE.MatchString(base) && strings.Contains(pkg, "/") && path.Dir(pkg) != "." {
 		base = path.Base(path.Dir(pkg))
 	}
 	return base

@@ -66,7 +66,7 @@ func lastKey(path string) string {
 	return path
 }
 
-var scpLikeRE = regexp.MustCompile(`^(?:([^@/:]+)@)?([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\]):([^/].*|/.+)$`)
+var scpLikeRE = regexp.MustCompile(`^(?:([^@/]+)@)?([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\]):([^/].*|/.+)$`)
 
 // checkGitURL accepts what git fetches from: https://, http:// (loopback
 // only), ssh://, git@host:path, file:// and absolute paths. tokenPath is the

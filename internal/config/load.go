@@ -183,8 +183,8 @@ func checkHeader(d *doc, root *yaml.Node) bool {
 	case api == nil:
 		d.probs.add(d.file, 1, "apiVersion is missing: write apiVersion: %s as the first line", APIVersion)
 	case api.Kind != yaml.ScalarNode || api.Value != APIVersion:
-		d.probs.add(d.file, api.Line, "apiVersion %s is not one this hyperfork reads: write apiVersion: %s and use the keys it documents, or run the hyperfork version that reads %s",
-			found(api), APIVersion, api.Value)
+		d.probs.add(d.file, api.Line, "apiVersion %q is not one this hyperfork reads: write apiVersion: %s and use the keys it documents, or run the hyperfork version that reads %s",
+			api.Value, APIVersion, api.Value)
 		return false
 	}
 	switch {
@@ -192,7 +192,7 @@ func checkHeader(d *doc, root *yaml.Node) bool {
 		d.probs.add(d.file, 1, "kind is missing: write kind: %s after apiVersion", Kind)
 		d.bad["kind"] = true
 	case kind.Kind != yaml.ScalarNode || kind.Value != Kind:
-		d.probs.add(d.file, kind.Line, "kind %s is not a pipeline: write kind: %s (image definitions go in their own files, named by build.images)", found(kind), Kind)
+		d.probs.add(d.file, kind.Line, "kind %q is not a pipeline: write kind: %s (image definitions go in their own files, named by build.images)", kind.Value, Kind)
 		d.bad["kind"] = true
 	}
 	return true
@@ -224,4 +224,3 @@ func (p *Pipeline) displayPath(d *doc, rel string) string {
 	}
 	return filepath.Join(filepath.Dir(d.file), rel)
 }
-

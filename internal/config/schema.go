@@ -33,8 +33,16 @@ var examples = map[string]string{
 	"test":            "{runner: kubetest2, timeout: 3h}",
 	"build":           "{platforms: [linux/amd64]}",
 	"labels":          "{org.example.team: platform}",
-	"binaries":        "[kubelet, kubectl]",
-	"entrypoint":      "[/usr/local/bin/kubelet]",
+	// elements of lists, by the list's path
+	"build.platforms[]": "linux/amd64",
+	"build.targets[]":   "./cmd/kubelet",
+	"build.ldflags[]":   `"-X main.version={{.Version}}"`,
+	"build.images[]":    "images/hyperkube.yaml",
+	"test.command[]":    "./hack/e2e.sh",
+	"branches[]":        "{name: master}",
+	"notify[]":          "{type: file, dir: notifications}",
+	"binaries":          "[kubelet, kubectl]",
+	"entrypoint":        "[/usr/local/bin/kubelet]",
 }
 
 // walk checks node n against the Go type t: every key must be a yaml tag of
@@ -127,6 +135,7 @@ func (d *doc) walkStruct(n *yaml.Node, t reflect.Type, path string) {
 		}
 		if prev, dup := seen[k.Value]; dup {
 			d.probs.add(d.file, k.Line, "key %q in %s is already written on line %d: keep only one", k.Value, where(path), prev)
+			d.bad[path] = true // yaml.v3 decodes none of this mapping
 			continue
 		}
 		seen[k.Value] = k.Line
@@ -282,6 +291,11 @@ func example(path string, t reflect.Type) string {
 	}
 	if e, ok := examples[path]; ok {
 		return e
+	}
+	if strings.HasSuffix(path, "]") {
+		if e, ok := examples[parentPath(path)+"[]"]; ok {
+			return e
+		}
 	}
 	if e, ok := examples[last]; ok {
 		return e

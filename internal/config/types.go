@@ -34,15 +34,15 @@ type Pipeline struct {
 
 // Upstream is the repository the fork follows.
 type Upstream struct {
-	URL      string `yaml:"url"`
-	TokenEnv string `yaml:"tokenEnv"`
+	URL      string `yaml:"url"`      // the repository to follow (https://, ssh://, git@host:path, file://, or an absolute path)
+	TokenEnv string `yaml:"tokenEnv"` // names the variable holding an HTTPS token for fetching upstream
 }
 
 // Fork is the company's repository. An empty URL means the embedded fork: a
 // bare repository in the state folder, created from upstream on first use.
 type Fork struct {
-	URL      string `yaml:"url"`
-	TokenEnv string `yaml:"tokenEnv"`
+	URL      string `yaml:"url"`      // the fork; empty: the embedded fork
+	TokenEnv string `yaml:"tokenEnv"` // names the variable holding an HTTPS token for fetch and push
 }
 
 // Strategy says how upstream commits enter a fork branch.
@@ -56,9 +56,9 @@ const (
 
 // Branch is one fork branch and the upstream branch it follows.
 type Branch struct {
-	Name     string   `yaml:"name"`
-	Upstream string   `yaml:"upstream"`
-	Strategy Strategy `yaml:"strategy"`
+	Name     string   `yaml:"name"`     // the fork branch
+	Upstream string   `yaml:"upstream"` // the upstream branch it follows; default: Name
+	Strategy Strategy `yaml:"strategy"` // merge (default) or ff-only
 }
 
 // Build configures the build stage.
@@ -68,11 +68,11 @@ type Build struct {
 	BuildKit string `yaml:"buildkit"`
 	// BuildKitByPlatform maps a platform to the BuildKit address that builds it.
 	BuildKitByPlatform map[string]string `yaml:"buildkitByPlatform"`
-	BuilderImage       string            `yaml:"builderImage"`
-	Platforms          []string          `yaml:"platforms"`
-	Targets            []string          `yaml:"targets"`
-	LDFlags            []string          `yaml:"ldflags"`
-	Images             []string          `yaml:"images"`
+	BuilderImage       string            `yaml:"builderImage"` // the Go toolchain image the binaries compile in
+	Platforms          []string          `yaml:"platforms"`    // os/arch[/variant] to cross-compile for
+	Targets            []string          `yaml:"targets"`      // Go packages to build; the binary is named by the last element
+	LDFlags            []string          `yaml:"ldflags"`      // Go templates over StampData, rendered by RenderLDFlags
+	Images             []string          `yaml:"images"`       // image definition files; absolute after Load
 	// Env is extra environment for the compile (CGO_ENABLED=0 is always set).
 	Env map[string]string `yaml:"env"`
 	// GoProxy is handed to the builder as GOPROXY; default: the host's.
@@ -81,29 +81,29 @@ type Build struct {
 
 // Test configures the test stage.
 type Test struct {
-	Runner  string        `yaml:"runner"`
-	Command []string      `yaml:"command"`
-	Timeout time.Duration `yaml:"timeout"`
+	Runner  string        `yaml:"runner"`  // RunnerKubetest2 (default) or RunnerExec
+	Command []string      `yaml:"command"` // the command of RunnerExec; it writes JUnit XML into $HYPERFORK_ARTIFACTS
+	Timeout time.Duration `yaml:"timeout"` // the limit for the whole test run; default 3h
 }
 
 // Publish configures where images go.
 type Publish struct {
-	Registry    string `yaml:"registry"`
-	Insecure    bool   `yaml:"insecure"`
-	Keep        int    `yaml:"keep"`
-	UsernameEnv string `yaml:"usernameEnv"`
-	PasswordEnv string `yaml:"passwordEnv"`
+	Registry    string `yaml:"registry"`    // the repository images go to; empty: an OCI layout in the state folder
+	Insecure    bool   `yaml:"insecure"`    // plain HTTP; a loopback registry always gets it
+	Keep        int    `yaml:"keep"`        // stable images kept per branch, at least 1
+	UsernameEnv string `yaml:"usernameEnv"` // names the variable holding the registry user
+	PasswordEnv string `yaml:"passwordEnv"` // names the variable holding the registry password or token
 }
 
 // Logs configures where test logs are kept.
 type Logs struct {
-	Store string `yaml:"store"`
-	Keep  int    `yaml:"keep"`
+	Store string `yaml:"store"` // a folder (absolute after Load) or s3://bucket/prefix
+	Keep  int    `yaml:"keep"`  // test logs kept per branch, at least 1
 }
 
 // Notifier is one notification channel.
 type Notifier struct {
-	Type string `yaml:"type"`
+	Type string `yaml:"type"` // one of file, webhook, slack, email, github-summary
 	// Dir is the folder for type file.
 	Dir string `yaml:"dir"`
 	// URLEnv names the variable holding the URL for webhook and slack.
@@ -126,16 +126,16 @@ type Notifier struct {
 
 // State configures the state store.
 type State struct {
-	Store string `yaml:"store"`
+	Store string `yaml:"store"` // a folder (absolute after Load) or s3://bucket/prefix
 }
 
 // Image is one images/*.yaml definition.
 type Image struct {
-	Name       string            `yaml:"name"`
-	Base       string            `yaml:"base"`
-	Binaries   []string          `yaml:"binaries"`
-	Entrypoint []string          `yaml:"entrypoint"`
-	Labels     map[string]string `yaml:"labels"`
+	Name       string            `yaml:"name"`       // the repository name of the image, e.g. hyperkube
+	Base       string            `yaml:"base"`       // an image reference, or scratch
+	Binaries   []string          `yaml:"binaries"`   // binary names, each the last element of a build target
+	Entrypoint []string          `yaml:"entrypoint"` // the command the image runs
+	Labels     map[string]string `yaml:"labels"`     // extra image labels
 	// Hyperkube adds the multi-call hyperkube dispatcher to the image.
 	Hyperkube bool `yaml:"hyperkube"`
 

@@ -110,7 +110,9 @@ func (p *Pipeline) envFields() []struct{ path, value string } {
 
 func (p *Pipeline) validateEnvNames(d *doc) {
 	for _, f := range p.envFields() {
-		example := "HYPERFORK_" + strings.ToUpper(strings.TrimSuffix(lastKey(f.path), "Env"))
+		root, _, _ := strings.Cut(f.path, ".")
+		root, _, _ = strings.Cut(root, "[")
+		example := strings.ToUpper("HYPERFORK_" + root + "_" + strings.TrimSuffix(lastKey(f.path), "Env"))
 		if msg := checkEnvName(f.path, f.value, example); msg != "" {
 			d.at(f.path, "%s", msg)
 		}
@@ -181,7 +183,7 @@ func (p *Pipeline) validateBuild(d *doc, check func(path, msg string)) {
 	}
 	for i, f := range b.LDFlags {
 		path := indexPath("build.ldflags", i)
-		if _, err := RenderLDFlags([]string{f}, StampData{}); err != nil {
+		if _, err := renderTemplate(f, StampData{}); err != nil {
 			d.at(path, "%s is not a valid template (%v): use only {{.Version}}, {{.Commit}}, {{.TreeState}} and {{.BuildDate}}", path, err)
 		}
 	}
@@ -273,15 +275,23 @@ type StampData struct {
 func RenderLDFlags(flags []string, data StampData) ([]string, error) {
 	out := make([]string, 0, len(flags))
 	for _, f := range flags {
-		t, err := template.New("ldflags").Option("missingkey=error").Parse(f)
+		s, err := renderTemplate(f, data)
 		if err != nil {
-			return nil, fmt.Errorf("parse ldflags %q: %w", f, err)
+			return nil, fmt.Errorf("build.ldflags %q: %w", f, err)
 		}
-		var sb strings.Builder
-		if err := t.Execute(&sb, data); err != nil {
-			return nil, fmt.Errorf("execute ldflags %q: %w", f, err)
-		}
-		out = append(out, sb.String())
+		out = append(out, s)
 	}
 	return out, nil
+}
+
+func renderTemplate(text string, data StampData) (string, error) {
+	t, err := template.New("ldflags").Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", err
+	}
+	var sb strings.Builder
+	if err := t.Execute(&sb, data); err != nil {
+		return "", err
+	}
+	return sb.String(), nil
 }

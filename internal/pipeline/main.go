@@ -52,6 +52,7 @@ func Main(ctx context.Context, target string, env Env) (int, error) {
 	}
 	opts := OptionsFromEnv(env.Getenv)
 	opts.Out = env.Stdout
+	opts.Progress = env.Stderr
 	opts.ModuleDir = env.ModuleDir
 	if opts.ModuleDir == "" {
 		opts.ModuleDir, _ = os.Getwd()

@@ -39,6 +39,8 @@ type Options struct {
 	Getenv func(string) string
 	// Out receives the human-readable summary; nil means os.Stdout.
 	Out io.Writer
+	// Progress receives BuildKit's progress display; nil: none.
+	Progress io.Writer
 	// Logger receives progress, one line per step.
 	Logger *slog.Logger
 	// Now is the clock, for the report's timestamps.
@@ -134,7 +136,8 @@ func (r *Runner) lockAll(ctx context.Context, rep *report.Report, branches []con
 			if errors.Is(err, store.ErrLocked) {
 				code = report.ExitLocked
 			}
-			rep.Branches = append(rep.Branches, &report.Branch{Name: b.Name, Error: err.Error(), ExitCode: code})
+			rb := rep.Branch(b.Name)
+			rb.Error, rb.ExitCode = err.Error(), code
 			continue
 		}
 		held = append(held, unlock)
@@ -158,15 +161,40 @@ func (r *Runner) Run(ctx context.Context, target string) *report.Report {
 		return rep
 	}
 	switch target {
-	case "sync", "plan":
-		r.runSync(ctx, rep, branches, target == "plan")
+	case "plan":
+		r.runSync(ctx, rep, branches, true)
 	case "status":
 		r.runStatus(ctx, rep, branches)
+	case "sync", "build", "release":
+		// Stages that change something hold each branch's lock for the
+		// whole run; a branch another run holds is reported and left out.
+		branches, unlock := r.lockAll(ctx, rep, branches)
+		defer unlock()
+		if target != "build" {
+			r.runSync(ctx, rep, branches, false)
+		}
+		if target != "sync" {
+			r.runBuild(ctx, rep, buildable(rep, branches))
+		}
 	default:
 		rep.Error, rep.ExitCode = fmt.Sprintf("unknown target %q", target), report.ExitConfig
 	}
 	r.finish(ctx, rep)
 	return rep
+}
+
+// buildable drops the branches whose sync failed: their fork head is
+// unknown. A conflicted branch still builds its (unchanged) fork head.
+func buildable(rep *report.Report, branches []config.Branch) []config.Branch {
+	var out []config.Branch
+	for _, b := range branches {
+		if rb := rep.Branch(b.Name); rb.Sync != nil && rb.Sync.Status == report.SyncError {
+			rb.Build = &report.Build{Status: report.BuildSkipped, Platforms: []string{}, Message: "sync failed"}
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
 }
 
 // finish computes the exit code and writes the report everywhere it goes.

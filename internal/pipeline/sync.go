@@ -23,11 +23,6 @@ func toGitBranches(bs []config.Branch) []gitsync.Branch {
 
 // runSync runs the sync stage (or, with dryRun, predicts it) for branches.
 func (r *Runner) runSync(ctx context.Context, rep *report.Report, branches []config.Branch, dryRun bool) {
-	if !dryRun {
-		var unlock func()
-		branches, unlock = r.lockAll(ctx, rep, branches)
-		defer unlock()
-	}
 	if len(branches) == 0 {
 		return
 	}
@@ -37,8 +32,8 @@ func (r *Runner) runSync(ctx context.Context, rep *report.Report, branches []con
 		return
 	}
 	for _, o := range s.Sync(ctx, toGitBranches(branches), dryRun) {
-		b := &report.Branch{Name: o.Branch, Sync: &o.Sync}
-		rep.Branches = append(rep.Branches, b)
+		b := rep.Branch(o.Branch)
+		b.Sync = &o.Sync
 		b.ExitCode = syncExit(o.Sync.Status)
 		if o.Err != nil {
 			b.Error = o.Err.Error()

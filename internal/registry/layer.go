@@ -4,9 +4,11 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -54,8 +56,11 @@ func newBinLayer(dir string, names []string, modTime time.Time) (*binLayer, erro
 	for _, n := range sorted {
 		src := filepath.Join(dir, n)
 		fi, err := os.Stat(src)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("binary %s is not in %s: %w", n, dir, ErrNotFound)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("binary %s: %w", src, err)
+			return nil, err
 		}
 		if !fi.Mode().IsRegular() {
 			return nil, fmt.Errorf("binary %s is not a regular file", src)

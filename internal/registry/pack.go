@@ -210,7 +210,8 @@ func packPlatform(ctx context.Context, spec PackSpec, p v1.Platform, dir string,
 	}
 	layer, err := newBinLayer(dir, bins, created)
 	if err != nil {
-		return nil, fmt.Errorf("pack image %s for %s: %w (was it built? check build.targets)", img.Name, p.String(), err)
+		return nil, fmt.Errorf("pack image %s for %s: %w; was it built? check build.targets and binaries: in %s",
+			img.Name, p.String(), err, img.File)
 	}
 	cfg, adds, err := baseParts(base)
 	if err != nil {

@@ -219,6 +219,7 @@ func TestPackHyperkubeAddsDispatcher(t *testing.T) {
 func TestPackMissingBinary(t *testing.T) {
 	s := spec(binDir(t, "kubelet"))
 	_, err := registry.Pack(context.Background(), s)
+	t.Log(err)
 	if err == nil || !strings.Contains(err.Error(), "kubectl") || !strings.Contains(err.Error(), "linux/amd64") {
 		t.Fatalf("err = %v, want one naming kubectl and the platform", err)
 	}
@@ -278,6 +279,11 @@ func TestPackOnBaseFromRegistry(t *testing.T) {
 			t.Errorf("manifest %d env = %v, want the base's with /usr/local/bin on PATH", i, cf.Config.Env)
 		}
 		m, _ := img.Manifest()
+		for _, l := range m.Layers {
+			if l.MediaType != types.OCILayer {
+				t.Errorf("manifest %d: layer media type %s, want %s", i, l.MediaType, types.OCILayer)
+			}
+		}
 		if m.Annotations[registry.AnnotationBaseName] == "" || m.Annotations[registry.AnnotationBaseDigest] == "" {
 			t.Errorf("manifest %d does not record its base: %v", i, m.Annotations)
 		}
@@ -289,6 +295,7 @@ func TestPackMissingBase(t *testing.T) {
 	s := spec(binDir(t, "kubelet", "kubectl"))
 	s.Image.Base = host + "/base/missing:1"
 	_, err := registry.Pack(context.Background(), s)
+	t.Log(err)
 	if !errors.Is(err, registry.ErrNotFound) {
 		t.Fatalf("err = %v, want ErrNotFound", err)
 	}

@@ -45,6 +45,18 @@ type Report struct {
 	Branches []*Branch `json:"branches"`
 }
 
+// Branch returns the branch's entry, adding it if the report has none.
+func (r *Report) Branch(name string) *Branch {
+	for _, b := range r.Branches {
+		if b.Name == name {
+			return b
+		}
+	}
+	b := &Branch{Name: name}
+	r.Branches = append(r.Branches, b)
+	return b
+}
+
 // Branch is one branch's outcome.
 type Branch struct {
 	Name     string   `json:"name"`

@@ -56,7 +56,11 @@ func (f *fiWriter) data(b []byte) {
 // instead of leaving a half-written history behind refs.
 func fastImport(ctx context.Context, dir string, write func(*bufio.Writer) error) error {
 	cmd := exec.CommandContext(ctx, "git", "--git-dir="+dir, "fast-import", "--quiet")
-	cmd.Env = genEnv()
+	// fast-import sets up a fresh zlib stream per object; with glibc's
+	// default mmap threshold each one is a new mapping, and page faults
+	// took a fifth of the run. Keeping them on the heap is ~20% faster;
+	// other C libraries ignore the variable.
+	cmd.Env = append(genEnv(), "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=1073741824")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()

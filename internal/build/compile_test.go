@@ -1,0 +1,229 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hyperfork/hyperfork/internal/testutil/ocitest"
+)
+
+// writeModule makes a stdlib-only module with two commands that print a
+// version stamped by ldflags, and one that does not compile.
+func writeModule(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		"go.mod":             "module example.com/hello\n\ngo 1.22\n",
+		"cmd/alpha/main.go":  "package main\n\nimport \"fmt\"\n\nvar version = \"unset\"\n\nfunc main() { fmt.Println(\"alpha\", version) }\n",
+		"cmd/beta/main.go":   "package main\n\nimport \"fmt\"\n\nvar version = \"unset\"\n\nfunc main() { fmt.Println(\"beta\", version) }\n",
+		"cmd/broken/main.go": "package main\n\nfunc main() {\n\tundefinedCall(\n}\n",
+		".git/HEAD":          "ref: refs/heads/main\n", // must not reach the build
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestCompile(t *testing.T) {
+	d := needDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	c, err := Connect(ctx, d.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	host := ocitest.StartRegistry(t)
+	image := ocitest.PushGoBuilderImage(t, host)
+	src := writeModule(t)
+	spec := Spec{
+		SourceDir:    src,
+		Targets:      []string{"./cmd/alpha", "./cmd/beta"},
+		Platforms:    []string{"linux/amd64", "linux/arm64"},
+		LDFlags:      []string{"-X main.version={{.Version}}+{{.Commit}}"},
+		Stamp:        Stamp{Version: "v1.2.3-hf.0", Commit: "0123abc", TreeState: "clean", BuildDate: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		BuilderImage: image,
+		Hyperkube:    true,
+	}
+
+	compile := func(t *testing.T, spec Spec, label string) (*Result, string, error) {
+		t.Helper()
+		out := t.TempDir()
+		var progress bytes.Buffer
+		start := time.Now()
+		res, err := Compile(ctx, c, spec, out, &progress)
+		t.Logf("%s compile of %v: %s", label, spec.Platforms, time.Since(start).Round(time.Millisecond))
+		if err != nil && !strings.Contains(err.Error(), "syntax error") {
+			t.Logf("progress:\n%s", progress.String())
+		}
+		if err == nil && !strings.Contains(progress.String(), "go build") {
+			t.Errorf("progress output does not show the build steps:\n%s", progress.String())
+		}
+		return res, out, err
+	}
+
+	first, out1, err := compile(t, spec, "cold")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(first.Platforms, []string{"linux/amd64", "linux/arm64"}) {
+		t.Errorf("platforms %v", first.Platforms)
+	}
+	machines := map[string]elf.Machine{"linux/amd64": elf.EM_X86_64, "linux/arm64": elf.EM_AARCH64}
+	for p, want := range machines {
+		var names []string
+		for _, b := range first.Binaries[p] {
+			names = append(names, filepath.Base(b))
+			if filepath.Dir(b) != filepath.Join(out1, PlatformDir(p)) {
+				t.Errorf("%s is not in %s's folder", b, p)
+			}
+			f, err := elf.Open(b)
+			if err != nil {
+				t.Fatalf("%s: %v", b, err)
+			}
+			if f.Machine != want {
+				t.Errorf("%s: ELF machine %v, want %v", b, f.Machine, want)
+			}
+			f.Close()
+		}
+		if !slices.Equal(names, []string{"alpha", "beta", "hyperkube"}) {
+			t.Errorf("%s binaries %v, want alpha beta hyperkube", p, names)
+		}
+	}
+
+	hostDir := filepath.Join(out1, PlatformDir("linux/"+runtime.GOARCH))
+	if _, ok := machines["linux/"+runtime.GOARCH]; ok && runtime.GOOS == "linux" {
+		t.Run("stamped binary runs", func(t *testing.T) {
+			out, err := exec.Command(filepath.Join(hostDir, "alpha")).CombinedOutput()
+			if err != nil || strings.TrimSpace(string(out)) != "alpha v1.2.3-hf.0+0123abc" {
+				t.Errorf("alpha: %q, %v; want the stamped version", out, err)
+			}
+		})
+		t.Run("hyperkube dispatches to a sibling", func(t *testing.T) {
+			out, err := exec.Command(filepath.Join(hostDir, "hyperkube"), "beta").CombinedOutput()
+			if err != nil || strings.TrimSpace(string(out)) != "beta v1.2.3-hf.0+0123abc" {
+				t.Errorf("hyperkube beta: %q, %v", out, err)
+			}
+			out, _ = exec.Command(filepath.Join(hostDir, "hyperkube"), "--help").CombinedOutput()
+			if !strings.Contains(string(out), "  alpha\n  beta\n") {
+				t.Errorf("hyperkube --help: %q", out)
+			}
+		})
+	}
+
+	t.Run("rebuild is byte-identical", func(t *testing.T) {
+		second, _, err := compile(t, spec, "warm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertSameFiles(t, first, second, nil)
+	})
+
+	t.Run("one-line change recompiles that binary only", func(t *testing.T) {
+		p := filepath.Join(src, "cmd/beta/main.go")
+		old, _ := os.ReadFile(p)
+		t.Cleanup(func() { os.WriteFile(p, old, 0o644) })
+		if err := os.WriteFile(p, bytes.Replace(old, []byte(`"beta"`), []byte(`"beta!"`), 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		third, _, err := compile(t, spec, "incremental")
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertSameFiles(t, first, third, []string{"beta"})
+	})
+
+	t.Run("single platform keeps the per-platform layout", func(t *testing.T) {
+		one := spec
+		one.Platforms, one.Targets, one.Hyperkube = []string{"linux/arm64"}, []string{"./cmd/alpha"}, false
+		res, out, err := compile(t, one, "single-platform")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{filepath.Join(out, "linux_arm64", "alpha")}
+		if !slices.Equal(res.Binaries["linux/arm64"], want) {
+			t.Errorf("binaries %v, want %v", res.Binaries, want)
+		}
+		if entries, _ := os.ReadDir(out); len(entries) != 1 {
+			t.Errorf("output folder holds %d entries, want only linux_arm64", len(entries))
+		}
+	})
+
+	t.Run("compile error quotes the compiler", func(t *testing.T) {
+		bad := spec
+		bad.Targets, bad.Platforms = []string{"./cmd/broken"}, []string{"linux/amd64"}
+		_, _, err := compile(t, bad, "failing")
+		if err == nil {
+			t.Fatal("broken target compiled")
+		}
+		var ce *CompileError
+		if !errors.As(err, &ce) {
+			t.Errorf("error %T is not a *CompileError", err)
+		}
+		if !strings.Contains(err.Error(), "cmd/broken/main.go:5:1: syntax error") {
+			t.Errorf("error does not quote the compiler:\n%v", err)
+		}
+	})
+
+	t.Run("bad platform", func(t *testing.T) {
+		bad := spec
+		bad.Platforms = []string{"linux/amd64", "linux/sparc99"}
+		_, err := Compile(ctx, c, bad, t.TempDir(), nil)
+		if err == nil || !strings.Contains(err.Error(), `platform "linux/sparc99": Go cannot target architecture`) {
+			t.Errorf("error %v, want one naming the platform", err)
+		}
+	})
+
+	t.Run("second StartDaemon reuses the running one", func(t *testing.T) {
+		d2, err := StartDaemon(ctx, DaemonOptions{StateDir: testDaemon.dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d2.Reused() || d2.Addr() != d.Addr() {
+			t.Errorf("reused=%v addr=%s, want the running daemon at %s", d2.Reused(), d2.Addr(), d.Addr())
+		}
+		if err := d2.Close(); err != nil {
+			t.Error(err)
+		}
+		if _, err := WorkerPlatforms(ctx, c); err != nil {
+			t.Errorf("closing a reused daemon stopped it: %v", err)
+		}
+	})
+}
+
+// assertSameFiles compares two results binary by binary; changed lists the
+// binaries expected to differ.
+func assertSameFiles(t *testing.T, a, b *Result, changed []string) {
+	t.Helper()
+	for p, files := range a.Binaries {
+		if len(b.Binaries[p]) != len(files) {
+			t.Fatalf("%s: %d binaries, then %d", p, len(files), len(b.Binaries[p]))
+		}
+		for i, f := range files {
+			x, _ := os.ReadFile(f)
+			y, _ := os.ReadFile(b.Binaries[p][i])
+			same := len(x) > 0 && bytes.Equal(x, y)
+			if want := !slices.Contains(changed, filepath.Base(f)); same != want {
+				t.Errorf("%s %s: identical=%v, want %v", p, filepath.Base(f), same, want)
+			}
+		}
+	}
+}

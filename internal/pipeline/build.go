@@ -1,0 +1,335 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hyperfork/hyperfork/internal/build"
+	"github.com/hyperfork/hyperfork/internal/config"
+	"github.com/hyperfork/hyperfork/internal/exec"
+	"github.com/hyperfork/hyperfork/internal/gitsync"
+	"github.com/hyperfork/hyperfork/internal/notify"
+	"github.com/hyperfork/hyperfork/internal/registry"
+	"github.com/hyperfork/hyperfork/internal/report"
+	"github.com/hyperfork/hyperfork/internal/store"
+)
+
+// builder holds what the build stage shares between branches in one run:
+// the BuildKit connection (made on first need: a run with nothing to build
+// never contacts BuildKit) and the image destination.
+type builder struct {
+	r      *Runner
+	s      *gitsync.Syncer
+	// compile and closeClient hold the BuildKit connection, made on first
+	// need: a run with nothing to build never contacts BuildKit.
+	compile     func(ctx context.Context, spec build.Spec, outDir string, progress io.Writer) (*build.Result, error)
+	closeClient func() error
+	daemon      *build.Daemon
+	repo   *registry.Repository
+}
+
+// runBuild runs the build stage for branches.
+func (r *Runner) runBuild(ctx context.Context, rep *report.Report, branches []config.Branch) {
+	if len(branches) == 0 {
+		return
+	}
+	s, err := r.syncer(ctx)
+	if err != nil {
+		rep.Error, rep.ExitCode = err.Error(), report.ExitFailed
+		return
+	}
+	b := &builder{r: r, s: s}
+	defer b.close()
+	// One branch at a time: BuildKit already builds the platforms of a
+	// branch in parallel, and the machines this runs on are small.
+	for _, br := range branches {
+		rb := rep.Branch(br.Name)
+		res := b.branch(ctx, br)
+		rb.Build = res.Build
+		rb.Error = joinErr(rb.Error, res.Error)
+		rb.ExitCode = report.Combine(rb.ExitCode, res.ExitCode)
+	}
+}
+
+func (b *builder) close() {
+	if b.closeClient != nil {
+		b.closeClient()
+	}
+	if b.daemon != nil {
+		b.daemon.Close()
+	}
+}
+
+// branch builds one branch if its fork head is new.
+func (b *builder) branch(ctx context.Context, br config.Branch) *report.Branch {
+	r := b.r
+	out := &report.Branch{Name: br.Name, Build: &report.Build{Status: report.BuildSkipped, Platforms: []string{}}}
+	fail := func(err error) *report.Branch {
+		out.Build.Status, out.Error, out.ExitCode = report.BuildError, r.redactor.String(err.Error()), report.ExitFailed
+		out.Build.Message = out.Error
+		return out
+	}
+	head, err := b.s.ForkHead(ctx, br.Name)
+	if err != nil {
+		return fail(err)
+	}
+	out.Build.Commit = head
+	st, err := store.LoadBranch(ctx, r.store, br.Name)
+	if err != nil {
+		return fail(err)
+	}
+	if st.Build.Commit == head && !r.opts.Force {
+		// Processed before, built or failed: a failed commit is not rebuilt
+		// in a loop; the next commit is, or HYPERFORK_FORCE=1.
+		out.Build.Status, out.Build.Image, out.Build.Version = report.BuildUpToDate, st.Build.Image, st.Build.Version
+		out.Build.Images = st.Build.Images
+		if st.Build.Status == report.BuildError {
+			out.Build.Message = "commit already failed to build: " + st.Build.Error + " (set HYPERFORK_FORCE=1 to retry)"
+		}
+		fmt.Fprintf(r.out, "%s: build up-to-date (%s %s)\n", br.Name, short(head), orDash(st.Build.Status))
+		return out
+	}
+	res, logPath, err := b.buildCommit(ctx, br, head)
+	out.Build.Log = logPath
+	st.Build = store.BuildState{Commit: head, Time: time.Now().UTC(), Log: logPath}
+	if err != nil {
+		fail(err)
+		st.Build.Status, st.Build.Error = report.BuildError, out.Error
+		if serr := store.SaveBranch(ctx, r.store, br.Name, st); serr != nil {
+			out.Error = joinErr(out.Error, serr.Error())
+		}
+		r.notifyBuild(ctx, out)
+		fmt.Fprintf(r.out, "%s: build error at %s: %s\n", br.Name, short(head), out.Error)
+		return out
+	}
+	out.Build.Status, out.Build.Version, out.Build.Platforms = report.BuildBuilt, res.version, res.platforms
+	out.Build.Image, out.Build.Images = res.images[0], res.images
+	st.Build.Status, st.Build.Version, st.Build.Image, st.Build.Images = report.BuildBuilt, res.version, res.images[0], res.images
+	if err := store.SaveBranch(ctx, r.store, br.Name, st); err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(r.out, "%s: built %s (%s) as candidate %s\n", br.Name, short(head), res.version, res.images[0])
+	return out
+}
+
+type buildResult struct {
+	version   string
+	platforms []string
+	images    []string
+}
+
+// buildCommit compiles commit and pushes its images as candidates. The
+// build log is kept in the state folder whatever happens.
+func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit string) (*buildResult, string, error) {
+	r, cfg := b.r, b.r.cfg
+	logDir := filepath.Join(r.store.Root(), "logs", "build", safeName(br.Name))
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return nil, "", fmt.Errorf("build log folder: %w", err)
+	}
+	logPath := filepath.Join(logDir, commit[:12]+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, "", fmt.Errorf("build log: %w", err)
+	}
+	defer logf.Close()
+	logw := &redactingWriter{w: logf, red: r.redactor}
+
+	if len(cfg.Images) == 0 {
+		return nil, logPath, errNoImages
+	}
+	if err := b.s.EnsureCommit(ctx, br.Name, commit); err != nil {
+		return nil, logPath, err
+	}
+	g := b.s.Git()
+	version, err := g.Describe(ctx, commit)
+	if err != nil {
+		return nil, logPath, err
+	}
+	when, err := g.CommitTime(ctx, commit)
+	if err != nil {
+		return nil, logPath, err
+	}
+	src := filepath.Join(r.store.Root(), "src", safeName(br.Name))
+	if err := g.Export(ctx, commit, src); err != nil {
+		return nil, logPath, err
+	}
+	if err := b.connect(ctx); err != nil {
+		return nil, logPath, err
+	}
+	spec := build.Spec{
+		SourceDir: src, Targets: cfg.Build.Targets, Platforms: cfg.Build.Platforms, LDFlags: cfg.Build.LDFlags,
+		Stamp:        build.Stamp{Version: version, Commit: commit, TreeState: "clean", BuildDate: when},
+		BuilderImage: cfg.Build.BuilderImage, Env: cfg.Build.Env, GoProxy: cfg.Build.GoProxy,
+	}
+	for _, img := range cfg.Images {
+		spec.Hyperkube = spec.Hyperkube || img.Hyperkube
+	}
+	outDir := filepath.Join(r.store.Root(), "out", safeName(br.Name))
+	progress := io.MultiWriter(logw, r.progressOut())
+	r.log.Info("compiling", "branch", br.Name, "commit", short(commit), "version", version, "platforms", spec.Platforms)
+	res, err := b.compile(ctx, spec, outDir, progress)
+	if err != nil {
+		fmt.Fprintf(logw, "\nerror: %v\n", err)
+		return nil, logPath, fmt.Errorf("compile %s at %s: %w", br.Name, short(commit), err)
+	}
+	repo, err := b.repository()
+	if err != nil {
+		return nil, logPath, err
+	}
+	source := cfg.Fork.URL
+	if source == "" {
+		source = cfg.Upstream.URL
+	}
+	ann := map[string]string{
+		registry.AnnotationRevision: commit,
+		registry.AnnotationSource:   exec.RedactURL(source),
+		registry.AnnotationVersion:  version,
+		registry.AnnotationCreated:  when.UTC().Format(time.RFC3339),
+		registry.AnnotationBranch:   br.Name,
+	}
+	out := &buildResult{version: version, platforms: res.Platforms}
+	for _, img := range cfg.Images {
+		idx, err := registry.Pack(ctx, registry.PackSpec{Image: img, Platforms: res.Platforms, BinDir: outDir,
+			Created: when, Annotations: ann, Insecure: cfg.Publish.Insecure, Auth: b.credentials(), Logger: r.log})
+		if err != nil {
+			return nil, logPath, fmt.Errorf("pack image %s for %s: %w", img.Name, br.Name, err)
+		}
+		ref, err := repo.PushCandidate(ctx, idx, img.Name, br.Name, commit)
+		if err != nil {
+			return nil, logPath, fmt.Errorf("push candidate %s for %s: %w", img.Name, br.Name, err)
+		}
+		fmt.Fprintf(logw, "candidate %s\n", ref)
+		out.images = append(out.images, ref)
+	}
+	return out, logPath, nil
+}
+
+// connect reaches BuildKit once per run: BUILDKIT_HOST, else build.buildkit,
+// else an embedded buildkitd kept running between runs for its warm cache.
+func (b *builder) connect(ctx context.Context) error {
+	if b.compile != nil {
+		return nil
+	}
+	r := b.r
+	addr := r.opts.BuildKitHost
+	if addr == "" {
+		addr = r.cfg.Build.BuildKit
+	}
+	if addr == "" {
+		var insecure []string
+		if r.cfg.Publish.Insecure && r.cfg.Publish.Registry != "" {
+			insecure = append(insecure, strings.SplitN(r.cfg.Publish.Registry, "/", 2)[0])
+		}
+		if h := imageHost(r.cfg.Build.BuilderImage); h != "" {
+			insecure = append(insecure, h)
+		}
+		d, err := build.StartDaemon(ctx, build.DaemonOptions{StateDir: r.store.Root(), InsecureRegistries: insecure,
+			Logger: r.log, ModuleDir: r.opts.ModuleDir, KeepRunning: true})
+		if err != nil {
+			return fmt.Errorf("embedded buildkitd: %w", err)
+		}
+		b.daemon, addr = d, d.Addr()
+	}
+	c, err := build.Connect(ctx, addr)
+	if err != nil {
+		return err
+	}
+	b.compile = func(ctx context.Context, spec build.Spec, outDir string, progress io.Writer) (*build.Result, error) {
+		return build.Compile(ctx, c, spec, outDir, progress)
+	}
+	b.closeClient = c.Close
+	return nil
+}
+
+// imageHost returns the registry host of a reference when it names one
+// explicitly on loopback (BuildKit needs to be told to use plain HTTP).
+func imageHost(ref string) string {
+	host, _, ok := strings.Cut(ref, "/")
+	if !ok {
+		return ""
+	}
+	if strings.HasPrefix(host, "127.") || strings.HasPrefix(host, "localhost") || strings.HasPrefix(host, "[::1]") {
+		return host
+	}
+	return ""
+}
+
+func (b *builder) repository() (*registry.Repository, error) {
+	if b.repo != nil {
+		return b.repo, nil
+	}
+	cfg := b.r.cfg
+	opts := registry.Options{Ref: cfg.Publish.Registry, Insecure: cfg.Publish.Insecure, Logger: b.r.log,
+		Username: b.r.secret(cfg.Publish.UsernameEnv), Password: b.r.secret(cfg.Publish.PasswordEnv)}
+	if opts.Ref == "" {
+		opts.LayoutDir = filepath.Join(b.r.store.Root(), "oci")
+	}
+	repo, err := registry.Open(opts)
+	if err != nil {
+		return nil, err
+	}
+	b.repo = repo
+	return repo, nil
+}
+
+func (b *builder) credentials() []registry.Credentials {
+	cfg := b.r.cfg
+	if cfg.Publish.Registry == "" || cfg.Publish.UsernameEnv == "" {
+		return nil
+	}
+	return []registry.Credentials{{Registry: strings.SplitN(cfg.Publish.Registry, "/", 2)[0],
+		Username: b.r.secret(cfg.Publish.UsernameEnv), Password: b.r.secret(cfg.Publish.PasswordEnv)}}
+}
+
+// notifyBuild tells the administrator a build failed.
+func (r *Runner) notifyBuild(ctx context.Context, b *report.Branch) {
+	m := notify.Message{Event: notify.EventBuildError, Branch: b.Name, Status: b.Build.Status,
+		Title: fmt.Sprintf("hyperfork: build of %s at %s failed", b.Name, short(b.Build.Commit)),
+		Text:  b.Error, Build: b.Build}
+	if data, err := os.ReadFile(b.Build.Log); err == nil {
+		m.Attachments = append(m.Attachments, notify.Attachment{Name: filepath.Base(b.Build.Log), ContentType: "text/plain", Data: tail(data, 256<<10)})
+	}
+	if err := r.notifier.Send(ctx, m); err != nil {
+		b.Error = joinErr(b.Error, r.redactor.String(err.Error()))
+	}
+}
+
+// progressOut is where BuildKit's progress display goes besides the log:
+// stderr, so stdout stays the summary.
+func (r *Runner) progressOut() io.Writer {
+	if r.opts.Progress != nil {
+		return r.opts.Progress
+	}
+	return io.Discard
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
+	}
+	return b[len(b)-n:]
+}
+
+func safeName(branch string) string { return strings.ReplaceAll(branch, "/", "_") }
+
+// redactingWriter keeps secrets out of the build log.
+type redactingWriter struct {
+	w   io.Writer
+	red *exec.Redactor
+}
+
+func (w *redactingWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(w.w, w.red.String(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// errNoImages stops a build that would have nothing to push.
+var errNoImages = errors.New("build.images is empty: nothing to pack; list at least one image such as images/hyperkube.yaml")

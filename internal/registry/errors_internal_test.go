@@ -1,0 +1,53 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	hfexec "github.com/hyperfork/hyperfork/internal/exec"
+)
+
+// A registry may echo anything back; the password must not survive into the
+// message even when the cause quotes it.
+func TestErrorRedactsPassword(t *testing.T) {
+	const password = "hunter2-very-secret"
+	cause := fmt.Errorf("GET https://robot:%s@registry.example.com/v2/: %w", password,
+		&transport.Error{StatusCode: http.StatusUnauthorized})
+	err := classify("push", "registry.example.com/x:tag", "registry.example.com", true, cause, hfexec.NewRedactor(password))
+	if !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("err = %v, want ErrUnauthorized", err)
+	}
+	if strings.Contains(err.Error(), password) || strings.Contains(err.Error(), "robot:") {
+		t.Fatalf("secret in message: %v", err)
+	}
+}
+
+func TestClassifyStatus(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		code   transport.ErrorCode
+		write  bool
+		want   error
+	}{
+		{http.StatusUnauthorized, "", false, ErrUnauthorized},
+		{http.StatusForbidden, "", false, ErrUnauthorized},
+		{http.StatusForbidden, transport.DeniedErrorCode, true, ErrDenied},
+		{http.StatusMethodNotAllowed, "", true, ErrDenied},
+		{http.StatusNotFound, transport.ManifestUnknownErrorCode, false, ErrNotFound},
+		{http.StatusServiceUnavailable, "", true, ErrUnreachable},
+	} {
+		te := &transport.Error{StatusCode: tc.status}
+		if tc.code != "" {
+			te.Errors = []transport.Diagnostic{{Code: tc.code}}
+		}
+		err := classify("op", "obj", "host", tc.write, te, nil)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("status %d %s write=%v: %v, want %v", tc.status, tc.code, tc.write, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what hyperfork's tests and its embedded buildkitd need on a
+# Debian machine: git 2.38+ (merge-tree --write-tree) and runc. Idempotent.
+set -euo pipefail
+
+need=()
+command -v runc >/dev/null 2>&1 || need+=(runc)
+command -v git >/dev/null 2>&1 || need+=(git)
+if ((${#need[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-prerequisites: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y "${need[@]}" || { apt-get update && apt-get install -y "${need[@]}"; }
+fi
+
+# merge-tree --write-tree arrived in git 2.38.
+v=$(git --version | awk '{print $3}')
+if [ "$(printf '%s\n2.38\n' "$v" | sort -V | head -1)" != 2.38 ]; then
+  echo "install-prerequisites: git $v is too old; hyperfork needs git 2.38 or newer" >&2
+  exit 1
+fi
