@@ -23,3 +23,4 @@ func Build(ctx context.Context) error { return run(ctx, "build") }
 
 // Release runs sync then build for every branch, skipping stages whose inputs did not change.
 func Release(ctx context.Context) error { return run(ctx, "release") }
+

@@ -130,11 +130,20 @@ func TestCompile(t *testing.T) {
 	}
 
 	t.Run("rebuild is byte-identical", func(t *testing.T) {
-		second, _, err := compile(t, spec, "warm")
+		second, _, err := compile(t, spec, "warm (cached)")
 		if err != nil {
 			t.Fatal(err)
 		}
 		assertSameFiles(t, first, second, nil)
+		// An extra variable changes the exec's cache key, so go build
+		// really runs again and must still produce the same bytes.
+		rerun := spec
+		rerun.Env = map[string]string{"HYPERFORK_TEST_RERUN": "1"}
+		third, _, err := compile(t, rerun, "warm (go build re-run)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertSameFiles(t, first, third, nil)
 	})
 
 	t.Run("one-line change recompiles that binary only", func(t *testing.T) {
@@ -181,6 +190,7 @@ func TestCompile(t *testing.T) {
 		if !strings.Contains(err.Error(), "cmd/broken/main.go:5:1: syntax error") {
 			t.Errorf("error does not quote the compiler:\n%v", err)
 		}
+		t.Logf("the error reads:\n%v", err)
 	})
 
 	t.Run("bad platform", func(t *testing.T) {

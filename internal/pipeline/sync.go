@@ -66,7 +66,7 @@ func (r *Runner) recordSync(ctx context.Context, b *report.Branch, o gitsync.Out
 	}
 	prev := st.Sync
 	st.Sync = store.SyncState{Status: o.Sync.Status, UpstreamCommit: o.Sync.UpstreamCommit,
-		ForkCommit: o.Sync.ForkCommit, Time: time.Now().UTC(), ReportedConflict: prev.ReportedConflict}
+		ForkCommit: o.Sync.ForkCommit, Time: time.Now().UTC(), ReportedConflict: prev.ReportedConflict, ReportedError: prev.ReportedError}
 	if o.Err != nil {
 		st.Sync.Error = r.redactor.String(o.Err.Error())
 	}
@@ -85,10 +85,13 @@ func (r *Runner) recordSync(ctx context.Context, b *report.Branch, o gitsync.Out
 			st.Sync.ReportedConflict = key
 		}
 	case report.SyncError:
-		msg = &notify.Message{Event: notify.EventSyncError, Branch: o.Branch, Status: o.Sync.Status,
-			Title: fmt.Sprintf("hyperfork: sync of %s failed", o.Branch), Text: b.Error, Sync: b.Sync}
+		if prev.ReportedError != st.Sync.Error {
+			msg = &notify.Message{Event: notify.EventSyncError, Branch: o.Branch, Status: o.Sync.Status,
+				Title: fmt.Sprintf("hyperfork: sync of %s failed", o.Branch), Text: b.Error, Sync: b.Sync}
+			st.Sync.ReportedError = st.Sync.Error
+		}
 	default:
-		st.Sync.ReportedConflict = ""
+		st.Sync.ReportedConflict, st.Sync.ReportedError = "", ""
 	}
 	if msg != nil {
 		msg.Text = r.redactor.String(msg.Text)
@@ -98,9 +101,7 @@ func (r *Runner) recordSync(ctx context.Context, b *report.Branch, o gitsync.Out
 			// run tries again.
 			b.Error = joinErr(b.Error, r.redactor.String(err.Error()))
 			b.ExitCode = report.Combine(b.ExitCode, report.ExitFailed)
-			if o.Sync.Status == report.SyncConflict {
-				st.Sync.ReportedConflict = prev.ReportedConflict
-			}
+			st.Sync.ReportedConflict, st.Sync.ReportedError = prev.ReportedConflict, prev.ReportedError
 		} else if o.Sync.Status == report.SyncConflict {
 			b.Sync.Notified = true
 		}

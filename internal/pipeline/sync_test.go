@@ -219,9 +219,20 @@ func TestUnreachableUpstreamAndWrongCredentials(t *testing.T) {
 	if code != report.ExitFailed || !strings.Contains(w.branch(rep, "master").Error, "unreachable") {
 		t.Fatalf("unreachable: exit %d\n%s", code, out)
 	}
+	// The same fault on the next scheduled run is not notified again.
+	if code, _, _ = w.run("sync"); code != report.ExitFailed {
+		t.Fatalf("second unreachable run: exit %d", code)
+	}
+	if n := len(w.notifications()); n != 2 {
+		t.Fatalf("%d notifications for two branches failing twice the same way, want 2", n)
+	}
+	if w.forkHead("master") != before {
+		t.Fatal("the fork moved")
+	}
 
 	w = newWorld(t)
 	w.upstreamCommit("master", "upstream: add c", map[string]string{"pkg/c.go": "package c\n"})
+	before = w.forkHead("master")
 	w.env["FORK_TOKEN"] = "wrong-token-31415926"
 	code, rep, out = w.run("sync")
 	e := w.branch(rep, "master").Error
@@ -231,8 +242,8 @@ func TestUnreachableUpstreamAndWrongCredentials(t *testing.T) {
 	if strings.Contains(out, "wrong-token-31415926") || strings.Contains(e, "wrong-token") {
 		t.Fatal("the wrong token was printed")
 	}
-	if w.forkHead("master") != before && before != "" {
-		// before belongs to the first world; compare within this one.
+	if w.forkHead("master") != before {
+		t.Fatal("the fork moved although the push could not authenticate")
 	}
 	for _, m := range w.notifications() {
 		if strings.Contains(m.Text, "wrong-token") {

@@ -28,11 +28,18 @@ type staticKeychain []Credentials
 
 func (k staticKeychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
 	for _, c := range k {
-		if c.Username != "" && c.Registry == res.RegistryStr() {
+		if c.Username != "" && sameRegistry(c.Registry, res.RegistryStr()) {
 			return authn.FromConfig(authn.AuthConfig{Username: c.Username, Password: c.Password}), nil
 		}
 	}
 	return authn.Anonymous, nil
+}
+
+// sameRegistry compares hosts the way references resolve them, so that
+// "docker.io" matches Docker Hub's "index.docker.io".
+func sameRegistry(configured, host string) bool {
+	r, err := name.NewRegistry(configured)
+	return configured == host || (err == nil && r.RegistryStr() == host)
 }
 
 // keychain returns explicit credentials first, then the user's Docker config

@@ -52,6 +52,8 @@ type Error struct {
 	redactor *hfexec.Redactor
 }
 
+// Error returns the message: operation, object, kind, status, what to do and
+// the cause, with secrets redacted.
 func (e *Error) Error() string {
 	msg := fmt.Sprintf("%s %s: %v", e.Op, e.Object, e.Kind)
 	if e.Status != 0 {

@@ -81,6 +81,10 @@ type PackSpec struct {
 // Pack makes a multi-platform image from the binaries in spec.BinDir: for each
 // platform, the base image for that platform plus one layer holding the
 // image's binaries at /usr/local/bin/<name> (mode 0755). Nothing is pushed.
+//
+// The layers are not held in memory: the returned index reads the binaries
+// from spec.BinDir whenever it is pushed, so keep that folder, unchanged,
+// until the push returns.
 func Pack(ctx context.Context, spec PackSpec) (Index, error) {
 	img := spec.Image
 	if img.Name == "" {

@@ -136,6 +136,9 @@ func (r *Repository) ImageRef(image string) string {
 // tag, and returns its digest reference. Blobs the destination already holds
 // are not sent again.
 func (r *Repository) PushCandidate(ctx context.Context, idx Index, image, branch, commit string) (string, error) {
+	if branch == "" || commit == "" {
+		return "", fmt.Errorf("push candidate of %s: branch %q and commit %q must both be set: %w", image, branch, commit, ErrInvalid)
+	}
 	tag := CandidateTag(branch, commit)
 	if err := validImage(image); err != nil {
 		return "", err
@@ -159,14 +162,14 @@ func (r *Repository) PushCandidate(ctx context.Context, idx Index, image, branch
 // Tag points tags at the image ref names (a digest or tag reference as
 // returned by PushCandidate or List). A tag that pointed elsewhere moves.
 func (r *Repository) Tag(ctx context.Context, ref string, tags ...string) error {
-	image, d, err := r.lookup(ctx, ref)
-	if err != nil {
-		return err
-	}
 	for _, t := range tags {
 		if err := validTag(t); err != nil {
 			return fmt.Errorf("tag %s: %w: %w", ref, ErrInvalid, err)
 		}
+	}
+	image, d, err := r.lookup(ctx, ref)
+	if err != nil {
+		return err
 	}
 	if err := r.b.tag(ctx, image, d, tags); err != nil {
 		return err

@@ -21,6 +21,9 @@ type SyncState struct {
 	// ReportedConflict is the "upstream..fork" pair whose conflict was last
 	// notified, so the same conflict is not notified on every run.
 	ReportedConflict string `json:"reportedConflict,omitempty"`
+	// ReportedError is the last sync error notified; the same error on the
+	// next scheduled run is not notified again.
+	ReportedError string `json:"reportedError,omitempty"`
 }
 
 // BuildState is the last build of a branch.

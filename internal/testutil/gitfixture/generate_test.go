@@ -5,8 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
+		"strings"
 	"testing"
 	"time"
 
@@ -159,8 +158,9 @@ func TestAppendUpstreamOnHandMadeRepo(t *testing.T) {
 }
 
 // BenchmarkGenerate measures the benchmark-sized repository: 20,000
-// commits over 5,000 files. Run with -benchtime=1x; it reports commits per
-// second and the repository's size on disk.
+// commits over 5,000 files with two release branches, then a fork with 30
+// carries per branch, then 500 new upstream commits. Run with
+// -benchtime=1x; it reports seconds per step and the size on disk.
 func BenchmarkGenerate(b *testing.B) {
 	spec := gitfixture.GenSpec{
 		Commits:       20000,
@@ -169,14 +169,26 @@ func BenchmarkGenerate(b *testing.B) {
 		BranchCommits: 200,
 		Tags:          true,
 	}
+	ctx := context.Background()
 	for i := 0; b.Loop(); i++ {
-		dir := filepath.Join(b.TempDir(), "up"+strconv.Itoa(i)+".git")
+		dir := b.TempDir()
+		up, fork := filepath.Join(dir, "up.git"), filepath.Join(dir, "fork.git")
 		start := time.Now()
-		if err := gitfixture.Generate(context.Background(), dir, spec); err != nil {
+		if err := gitfixture.Generate(ctx, up, spec); err != nil {
 			b.Fatal(err)
 		}
-		b.ReportMetric(float64(spec.Commits)/time.Since(start).Seconds(), "commits/s")
-		b.ReportMetric(float64(dirSize(b, dir))/(1<<20), "MiB")
+		b.ReportMetric(time.Since(start).Seconds(), "generate-s")
+		b.ReportMetric(float64(dirSize(b, up))/(1<<20), "MiB")
+		start = time.Now()
+		if err := gitfixture.GenerateFork(ctx, up, fork, 30); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "fork30-s")
+		start = time.Now()
+		if err := gitfixture.AppendUpstream(ctx, up, "master", 500); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "append500-s")
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -26,7 +27,9 @@ const baseTime int64 = 1704067200
 
 // Repo is a git repository in a temp dir, bare or with a work tree. Its
 // methods fail the test on any git error, so a fixture reads as a list of
-// steps. A Repo is not safe for concurrent use.
+// steps. Its clock is locked, so a Repo may be used from a gitserver hook
+// running on the server's goroutine; git itself still serializes writers
+// to the same ref with its lock files.
 type Repo struct {
 	// Dir is the repository directory (the work tree, or the bare repo).
 	Dir string
@@ -34,9 +37,19 @@ type Repo struct {
 	Bare bool
 	// Home is the isolated HOME its git commands run with.
 	Home string
+	mu   sync.Mutex
 	// when is the last commit date handed out, in Unix seconds. Dates only
 	// move forward so hashes are stable and no commit predates its parent.
 	when int64
+}
+
+// tick advances the clock to at least floor and then by a minute, and
+// returns the new date.
+func (r *Repo) tick(floor int64) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.when = max(r.when, floor) + 60
+	return r.when
 }
 
 // Init creates a repository with a work tree on DefaultBranch in dir.
@@ -94,8 +107,7 @@ func (r *Repo) RunErr(args ...string) (string, error) {
 
 // run runs git with stdin and extra environment, returning raw stdout.
 func (r *Repo) run(stdin []byte, extraEnv []string, args ...string) (string, error) {
-	r.when += 60
-	date := strconv.FormatInt(r.when, 10) + " +0000"
+	date := strconv.FormatInt(r.tick(0), 10) + " +0000"
 	cmd := exec.Command("git", args...)
 	cmd.Dir = r.Dir
 	cmd.Env = append(Env(r.Home), "GIT_AUTHOR_DATE="+date, "GIT_COMMITTER_DATE="+date)
@@ -193,8 +205,8 @@ func (r *Repo) catchUp(t testing.TB) {
 	if err != nil {
 		return // unborn branch
 	}
-	if ct, err := strconv.ParseInt(out, 10, 64); err == nil && ct > r.when {
-		r.when = ct
+	if ct, err := strconv.ParseInt(out, 10, 64); err == nil {
+		r.tick(ct)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -64,4 +65,37 @@ func firstPktLine(b []byte) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSuffix(string(b[4:n]), "\n"), true
+}
+
+// spoolChunked gives a request with a chunked body an explicit length by
+// copying the body to a temp file in dir, because net/http/cgi refuses
+// chunked bodies with 400 and git sends every push over http.postBuffer
+// (1 MiB) chunked. A file, not memory: a benchmark push can be large.
+// The returned cleanup removes the file.
+func spoolChunked(r *http.Request, dir string) (cleanup func(), err error) {
+	if r.ContentLength >= 0 && len(r.TransferEncoding) == 0 {
+		return func() {}, nil
+	}
+	f, err := os.CreateTemp(dir, "body-*")
+	if err != nil {
+		return nil, err
+	}
+	cleanup = func() {
+		_ = f.Close()
+		_ = os.Remove(f.Name())
+	}
+	n, err := io.Copy(f, r.Body)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		cleanup()
+		return nil, fmt.Errorf("spool request body: %w", err)
+	}
+	_ = r.Body.Close()
+	r.Body = f
+	r.ContentLength = n
+	r.TransferEncoding = nil
+	r.Header.Set("Content-Length", strconv.FormatInt(n, 10))
+	return cleanup, nil
 }

@@ -49,7 +49,7 @@ type Server struct {
 	user     string
 	password string
 	gitPath  string
-	home     string
+	tmp      string // HOME of http-backend, and where chunked bodies are spooled
 	tb       testing.TB
 	srv      *httptest.Server
 
@@ -97,7 +97,7 @@ func Start(t testing.TB, root string, opts ...Option) *Server {
 		gitPath: gitPath,
 		// http-backend must not read the developer's ~/.gitconfig: a
 		// receive.denyNonFastForwards there would change test outcomes.
-		home:   t.TempDir(),
+		tmp:    t.TempDir(),
 		tb:     t,
 		counts: map[string]int{},
 	}
@@ -174,7 +174,8 @@ func (s *Server) ResetRequests() {
 // requests). Whatever fn changes is therefore what the pusher sees, which is
 // how a test moves a branch between the code's ls-remote and its push to
 // make a --force-with-lease push fail. fn runs on every push; wrap it in a
-// sync.Once for a one-shot change. nil removes the hook.
+// sync.Once for a one-shot change. nil removes the hook. fn runs on the
+// server's goroutine, where t.Fatal must not be called: use t.Error.
 func (s *Server) BeforeReceivePack(fn func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -272,11 +273,17 @@ func classify(r *http.Request) (repo, kind string) {
 }
 
 func (s *Server) cgi(w http.ResponseWriter, r *http.Request) {
+	cleanup, err := spoolChunked(r, s.tmp)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer cleanup()
 	env := []string{
 		"GIT_PROJECT_ROOT=" + s.root,
 		// Serve repositories without a git-daemon-export-ok file.
 		"GIT_HTTP_EXPORT_ALL=1",
-		"HOME=" + s.home,
+		"HOME=" + s.tmp,
 		"GIT_CONFIG_NOSYSTEM=1",
 		"GIT_CONFIG_GLOBAL=/dev/null",
 		// Pushes are enabled through the environment so repositories

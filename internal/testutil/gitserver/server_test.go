@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hyperfork/hyperfork/internal/testutil/gitfixture"
@@ -118,34 +119,41 @@ func TestBeforeReceivePackMakesLeaseFail(t *testing.T) {
 	s, bare := serve(t)
 	work := gitfixture.Clone(t, s.URL("up.git"), filepath.Join(t.TempDir(), "w"))
 	seen := strings.Fields(work.Run(t, "ls-remote", "origin", "refs/heads/master"))[0]
-	mine := work.Commit(t, "mine", map[string]string{"mine.txt": "x\n"})
+	work.Commit(t, "mine", map[string]string{"mine.txt": "x\n"})
 
+	// Someone else's commit, made now and published by the hook.
+	other := bare.Run(t, "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", "someone else")
 	var once sync.Once
-	fired := 0
+	var fired atomic.Int32
 	s.BeforeReceivePack(func() {
-		fired++
-		once.Do(func() { bare.Commit(t, "someone else", map[string]string{"other.txt": "y\n"}) })
+		fired.Add(1)
+		once.Do(func() {
+			if _, err := bare.RunErr("update-ref", "refs/heads/master", other); err != nil {
+				t.Error(err)
+			}
+		})
 	})
 	_, err := work.RunErr("push", "--force-with-lease=refs/heads/master:"+seen, "origin", "HEAD:refs/heads/master")
 	if err == nil || !strings.Contains(err.Error(), "stale info") {
 		t.Fatalf("push with a stale lease: %v, want rejected (stale info)", err)
 	}
-	if fired != 1 || bare.Head(t) == mine {
-		t.Fatalf("hook fired %d times; server head %s", fired, bare.Head(t))
+	if fired.Load() != 1 || bare.Head(t) != other {
+		t.Fatalf("hook fired %d times; server head %s", fired.Load(), bare.Head(t))
 	}
 	s.BeforeReceivePack(nil)
 	work.Run(t, "pull", "-q", "--no-rebase", "origin", "master")
 	work.Push(t, "origin", "master")
-	if fired != 1 {
+	if fired.Load() != 1 {
 		t.Errorf("removed hook still fired")
 	}
 }
 
 func TestLargePush(t *testing.T) {
 	// Over git's 1 MiB http.postBuffer the push body is chunked, which
-	// reaches CGI without CONTENT_LENGTH.
-	s, bare := serve(t)
-	work := gitfixture.Clone(t, s.URL("up.git"), filepath.Join(t.TempDir(), "w"))
+	// reaches CGI without CONTENT_LENGTH, and git must probe for auth
+	// first because it cannot rewind a streamed body after a 401.
+	s, bare := serve(t, gitserver.WithBasicAuth("bot", "s3cret-token"))
+	work := gitfixture.Clone(t, s.URLWithAuth("up.git"), filepath.Join(t.TempDir(), "w"))
 	blob := make([]byte, 3<<20)
 	if _, err := rand.Read(blob); err != nil {
 		t.Fatal(err)

@@ -202,6 +202,10 @@ func writeGoTar(goroot, dst string) (err error) {
 	if err := f.Close(); err != nil {
 		return err
 	}
+	// CreateTemp makes the file private; the cache is meant to be shared.
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return err
+	}
 	return os.Rename(f.Name(), dst)
 }
 
