@@ -195,7 +195,7 @@ func Sync(ctx context.Context, w io.Writer, opts SyncOptions) (*SyncResult, erro
 	if err != nil {
 		return res, err
 	}
-	if err := ws.run(ctx, res); err != nil {
+	if err := ws.scenarios(ctx, res); err != nil {
 		return res, err
 	}
 	res.Verified = len(res.Timings) > 0

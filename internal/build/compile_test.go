@@ -217,6 +217,26 @@ func TestCompile(t *testing.T) {
 			t.Errorf("closing a reused daemon stopped it: %v", err)
 		}
 	})
+
+	t.Run("changed daemon options restart it", func(t *testing.T) {
+		d3, err := StartDaemon(ctx, DaemonOptions{StateDir: testDaemon.dir, InsecureRegistries: []string{"registry.test:5000"}, ModuleDir: moduleRoot(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d3.Close() })
+		if d3.Reused() {
+			t.Error("a daemon with other insecure registries was reused")
+		}
+		cfg, _ := os.ReadFile(filepath.Join(testDaemon.dir, "buildkitd", "buildkitd.toml"))
+		if !strings.Contains(string(cfg), `[registry."registry.test:5000"]`) {
+			t.Errorf("config not rewritten:\n%s", cfg)
+		}
+		c3, err := Connect(ctx, d3.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c3.Close()
+	})
 }
 
 // assertSameFiles compares two results binary by binary; changed lists the

@@ -34,10 +34,12 @@ type UnreachableError struct {
 	Err error
 }
 
+// Error says which address failed, why, and what to do.
 func (e *UnreachableError) Error() string {
 	return fmt.Sprintf("BuildKit at %s is unreachable: %v; start buildkitd (scripts/ has a helper, or leave the address empty for the embedded daemon) or set BUILDKIT_HOST / build.buildkit to a running one", e.Addr, e.Err)
 }
 
+// Unwrap makes both ErrUnreachable and the cause visible to errors.Is.
 func (e *UnreachableError) Unwrap() []error { return []error{ErrUnreachable, e.Err} }
 
 // connectTimeout bounds the first call: a daemon that is up answers in

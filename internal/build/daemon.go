@@ -1,6 +1,7 @@
 package build
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -168,17 +169,6 @@ func StartDaemon(ctx context.Context, opts DaemonOptions) (*Daemon, error) {
 	}
 	defer unlock()
 
-	if answers(ctx, d.addr) {
-		logger.Info("reusing running buildkitd", "addr", d.addr)
-		d.reused = true
-		return d, nil
-	}
-	os.Remove(sock) // stale, from a daemon that died
-
-	bin, err := buildkitdBinary(ctx, opts.ModuleDir)
-	if err != nil {
-		return nil, err
-	}
 	snapshotter := "native"
 	if err := overlaySupported(dir); err == nil {
 		snapshotter = "overlayfs"
@@ -186,7 +176,31 @@ func StartDaemon(ctx context.Context, opts DaemonOptions) (*Daemon, error) {
 		logger.Info("overlayfs unavailable, using the slower native snapshotter", "reason", err)
 	}
 	cfg := filepath.Join(dir, "buildkitd.toml")
-	if err := os.WriteFile(cfg, daemonConfig(runc, snapshotter, opts.InsecureRegistries), 0o644); err != nil {
+	want := daemonConfig(runc, snapshotter, opts.InsecureRegistries)
+	if answers(ctx, d.addr) {
+		// A kept daemon runs with the options of the run that started it;
+		// one with other insecure registries could not pull this run's images.
+		have, _ := os.ReadFile(cfg)
+		if bytes.Equal(have, want) {
+			logger.Info("reusing running buildkitd", "addr", d.addr)
+			d.reused = true
+			return d, nil
+		}
+		logger.Info("restarting buildkitd: its configuration changed", "addr", d.addr)
+		if err := StopDaemon(stateDir); err != nil {
+			return nil, err
+		}
+		if answers(ctx, d.addr) {
+			return nil, fmt.Errorf("start buildkitd: a daemon not started by hyperfork answers on %s with another configuration: stop it, or set BUILDKIT_HOST to use it as it is", d.addr)
+		}
+	}
+	os.Remove(sock) // stale, from a daemon that died
+
+	bin, err := buildkitdBinary(ctx, opts.ModuleDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(cfg, want, 0o644); err != nil {
 		return nil, fmt.Errorf("start buildkitd: write config: %w", err)
 	}
 	logFile, err := os.OpenFile(d.LogFile(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)

@@ -104,6 +104,7 @@ type CompileError struct {
 	Err error
 }
 
+// Error returns the step, BuildKit's error and the step's output.
 func (e *CompileError) Error() string {
 	out := strings.TrimSpace(e.Output)
 	if out == "" {
@@ -112,6 +113,7 @@ func (e *CompileError) Error() string {
 	return fmt.Sprintf("build step %q failed: %v\n%s", e.Step, e.Err, out)
 }
 
+// Unwrap returns BuildKit's error.
 func (e *CompileError) Unwrap() error { return e.Err }
 
 // explain turns a solve error into a CompileError quoting the failed step's

@@ -44,6 +44,13 @@ type world struct {
 // carries one commit on each.
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldWith(t, map[string]string{"README.md": "kubernetes\n", "pkg/a.go": "package a\n\nconst A = 1\n", "pkg/b.go": "package b\n\nconst B = 1\n", "docs/x.md": "x\n"})
+}
+
+// newWorldWith is newWorld with the given files in upstream's first commit,
+// which is tagged v1.0.0.
+func newWorldWith(t *testing.T, initial map[string]string) *world {
+	t.Helper()
 	w := &world{t: t, dir: t.TempDir(), env: map[string]string{"UP_TOKEN": token, "FORK_TOKEN": token}}
 	srvRoot := filepath.Join(w.dir, "srv")
 	w.upBare, w.forkBare = filepath.Join(srvRoot, "upstream.git"), filepath.Join(srvRoot, "fork.git")
@@ -53,9 +60,10 @@ func newWorld(t *testing.T) *world {
 	w.upURL, w.forkURL = w.srv.URL("upstream.git"), w.srv.URL("fork.git")
 
 	w.up = gitfixture.Init(t, filepath.Join(w.dir, "up"))
-	w.up.Commit(t, "initial", map[string]string{"README.md": "kubernetes\n", "pkg/a.go": "package a\n\nconst A = 1\n", "pkg/b.go": "package b\n\nconst B = 1\n", "docs/x.md": "x\n"})
+	w.up.Commit(t, "initial", initial)
+	w.up.Tag(t, "v1.0.0")
 	w.up.Branch(t, "release-1.0")
-	w.up.Push(t, w.upBare, "master", "release-1.0")
+	w.up.Push(t, w.upBare, "master", "release-1.0", "v1.0.0")
 
 	w.fork = gitfixture.Clone(t, w.upBare, filepath.Join(w.dir, "fork"))
 	w.fork.Commit(t, "carry: company patch on master", map[string]string{"company/patch.go": "package company\n"})

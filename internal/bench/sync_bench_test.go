@@ -1,0 +1,53 @@
+package bench
+
+import (
+	"log/slog"
+	"os"
+	"testing"
+
+	"github.com/hyperfork/hyperfork/internal/testutil/gitfixture"
+)
+
+// BenchmarkSync runs the sync benchmark at the size (or as the
+// HYPERFORK_BENCH_* variables say) and prints its table:
+//
+//	go test -run '^$' -bench Sync -benchtime 1x ./internal/bench/
+//
+// It reports the ratios as metrics; go's own ns/op is the whole run,
+// generation included, and means little.
+func BenchmarkSync(b *testing.B) {
+	gitfixture.Isolate(b)
+	opts, err := SyncOptionsFromEnv(os.Getenv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	for b.Loop() {
+		res, err := Sync(b.Context(), os.Stdout, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !res.Verified {
+			b.Fatal("results not verified")
+		}
+		for _, t := range res.Timings {
+			if t.Name == res.Timings[0].Name || t == res.Timings[len(res.Timings)-1] {
+				b.ReportMetric(t.Ratio(), "ratio-"+metricName(t.Name))
+			}
+		}
+		b.ReportMetric(float64(res.Memory.SelfPeak)/(1<<20), "peak-MiB")
+	}
+}
+
+func metricName(s string) string {
+	out := []rune{}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			out = append(out, r)
+		case len(out) > 0 && out[len(out)-1] != '-':
+			out = append(out, '-')
+		}
+	}
+	return string(out)
+}

@@ -1,0 +1,100 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// printSync writes the result for people: what was generated, one row per
+// scenario, and memory with where each number comes from.
+func printSync(w io.Writer, r *SyncResult) {
+	o := r.Options
+	fmt.Fprintf(w, "hyperfork sync benchmark\n")
+	fmt.Fprintf(w, "  history:   %d commits, %d files, branches %s; fork carries %d commits per branch; %d new upstream commits per branch for the merge\n",
+		o.Commits, o.Files, strings.Join(o.Branches, ", "), o.Carries, o.NewCommits)
+	fmt.Fprintf(w, "  generated: upstream in %s, fork in %s\n", secs(r.Generate), secs(r.GenerateFork))
+	fmt.Fprintf(w, "  upstream:  %s\n", countObjects(r.UpstreamSize))
+	fmt.Fprintf(w, "  mirror:    %s (hyperfork's, after the run)\n", countObjects(r.MirrorSize))
+	fmt.Fprintf(w, "  first sync into the empty mirror (hyperfork only, not measured against git): %s\n\n", secs(r.Prime))
+
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCENARIO\tHYPERFORK\tPLAIN GIT\tRATIO\tTARGET\tRESULTS")
+	for _, t := range r.Timings {
+		ratio, plain := "-", "-"
+		if t.Plain > 0 {
+			ratio, plain = fmt.Sprintf("%.2fx", t.Ratio()), secs(t.Plain)
+		}
+		checked := "verified"
+		if !t.Verified {
+			checked = "NOT VERIFIED"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, secs(t.Ours), plain, ratio, t.Target, checked)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "  hyperfork: pipeline.Main(\"sync\") in this process, timed around the call, as `go tool mage sync` runs it.\n")
+	fmt.Fprintf(w, "  plain git, no-op: `git fetch` of fork and upstream at once in a persistent clone, then `git merge-base --is-ancestor` per branch.\n")
+	fmt.Fprintf(w, "  plain git, merge: in a persistent clone of an identical copy of the fork: `git fetch upstream`, then per branch\n")
+	fmt.Fprintf(w, "    `git checkout -B b fork/b && git merge --no-edit upstream/b && git push fork b`.\n")
+	fmt.Fprintf(w, "  no-op rows are the median of %d runs, alternating which side goes first. Ratio = hyperfork / plain git; targets are goals, never asserted.\n", o.Runs)
+	fmt.Fprintf(w, "  results verified: no fork branch moved in a no-op; after the merge every fork head on both sides is a merge commit\n")
+	fmt.Fprintf(w, "    of (old fork head, new upstream head), and hyperfork's tree equals plain git's.\n\n")
+
+	m := r.Memory
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEMORY\tPEAK\tTARGET")
+	fmt.Fprintf(tw, "this process, peak RSS (VmHWM), whole life\t%s\t< 200 MiB\n", mib(m.SelfPeak))
+	fmt.Fprintf(tw, "  the same, before hyperfork first ran\t%s\t\n", mib(m.SelfPeakBefore))
+	fmt.Fprintf(tw, "  getrusage(RUSAGE_SELF) maxrss (includes the parent's RSS at exec)\t%s\t\n", mib(m.SelfMaxRSS))
+	fmt.Fprintf(tw, "  resident set sampled while hyperfork ran (VmRSS)\t%s\t\n", mib(m.OursRSS))
+	fmt.Fprintf(tw, "  Go heap objects sampled while hyperfork ran\t%s\t\n", mib(m.OursHeap))
+	fmt.Fprintf(tw, "  Go bytes allocated by all hyperfork calls together\t%s\t\n", mib(m.OursAlloc))
+	fmt.Fprintf(tw, "largest git process of hyperfork's sync, VmHWM sampled\t%s\t\n", mib(m.OursGit))
+	fmt.Fprintf(tw, "  the same, RUSAGE_CHILDREN when it rose during a call\t%s\t\n", mibOrDash(m.OursGitRusage))
+	fmt.Fprintf(tw, "largest git process of plain git, VmHWM sampled\t%s\t\n", mib(m.PlainGit))
+	fmt.Fprintf(tw, "  the same, wait4 ru_maxrss per command\t%s\t\n", mib(m.PlainGitRusage))
+	fmt.Fprintf(tw, "getrusage(RUSAGE_CHILDREN) maxrss, any child of the run\t%s\t\n", mib(m.ChildrenMaxRSS))
+	tw.Flush()
+	fmt.Fprintf(w, "  \"this process\" runs hyperfork in-process: under `go tool mage bench` it is the magefile binary mage compiled and\n")
+	fmt.Fprintf(w, "    started (the same process that runs `go tool mage sync`; mage itself is its parent and not counted); under go test, the test binary.\n")
+	fmt.Fprintf(w, "  Linux carries ru_maxrss across execve, so RUSAGE_SELF is at least what go test or mage held when it started this\n")
+	fmt.Fprintf(w, "    process; VmHWM starts afresh at exec and is this process's own peak.\n")
+	fmt.Fprintf(w, "  git processes: VmHWM is each git process's own peak, read from /proc every %s (a shorter process can be missed).\n", sampleInterval)
+	fmt.Fprintf(w, "    ru_maxrss is exact but, carried across execve, never below this process's RSS when it started git; RUSAGE_CHILDREN\n")
+	fmt.Fprintf(w, "    only shows a rise above every earlier child, the generator's git fast-import included (\"-\": no rise).\n")
+}
+
+// secs formats a duration for the table: milliseconds below a second.
+func secs(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2fs", d.Seconds())
+}
+
+func mibOrDash(b uint64) string {
+	if b == 0 {
+		return "-"
+	}
+	return mib(b)
+}
+
+func mib(b uint64) string {
+	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+}
+
+// countObjects shortens `git count-objects -vH` to one line.
+func countObjects(out string) string {
+	kv := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			kv[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	if len(kv) == 0 {
+		return "unknown"
+	}
+	return fmt.Sprintf("%s objects in %s pack(s), %s; %s loose objects, %s", kv["in-pack"], kv["packs"], kv["size-pack"], kv["count"], kv["size"])
+}

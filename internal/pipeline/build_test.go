@@ -1,0 +1,207 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hyperfork/hyperfork/internal/build"
+	"github.com/hyperfork/hyperfork/internal/registry"
+	"github.com/hyperfork/hyperfork/internal/report"
+	"github.com/hyperfork/hyperfork/internal/testutil/ocitest"
+)
+
+// One buildkitd for every build test of this package: its Go build cache
+// makes the second and later compiles fast.
+var buildkitd struct {
+	once sync.Once
+	addr string
+	err  error
+	d    *build.Daemon
+}
+
+func needBuildKit(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs buildkitd; skipped in -short mode")
+	}
+	if os.Geteuid() != 0 {
+		skipOrFail(t, "buildkitd with runc needs root")
+	}
+	if _, err := exec.LookPath("runc"); err != nil {
+		skipOrFail(t, "runc is not installed: apt-get install -y runc")
+	}
+	buildkitd.once.Do(func() {
+		dir, err := os.MkdirTemp("", "hfpipe-bk-")
+		if err != nil {
+			buildkitd.err = err
+			return
+		}
+		buildkitd.d, buildkitd.err = build.StartDaemon(context.Background(), build.DaemonOptions{
+			StateDir: dir, ModuleDir: "../..", Logger: slog.New(slog.DiscardHandler)})
+		if buildkitd.err == nil {
+			buildkitd.addr = buildkitd.d.Addr()
+		}
+	})
+	if buildkitd.err != nil {
+		t.Fatalf("start buildkitd: %v", buildkitd.err)
+	}
+	return buildkitd.addr
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildkitd.d != nil {
+		buildkitd.d.Close()
+	}
+	os.Exit(code)
+}
+
+func skipOrFail(t *testing.T, reason string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true and %s", reason)
+	}
+	t.Skip(reason)
+}
+
+// goProject is a small Go module with two commands that print the version
+// stamped into them.
+var goProject = map[string]string{
+	"go.mod":              "module example.com/kube\n\ngo 1.22\n",
+	"cmd/alpha/main.go":   "package main\n\nimport \"fmt\"\n\nvar version, commit, date string\n\nfunc main() { fmt.Println(\"alpha\", version, commit, date) }\n",
+	"cmd/beta/main.go":    "package main\n\nimport \"fmt\"\n\nvar version string\n\nfunc main() { fmt.Println(\"beta\", version) }\n",
+	"images/alpha.yaml":   "unused\n",
+	"internal/lib/lib.go": "package lib\n\nconst Name = \"lib\"\n",
+}
+
+// buildWorld is a world whose upstream is goProject and whose config
+// builds it for two platforms into a registry on loopback.
+func buildWorld(t *testing.T, addr string) (*world, string) {
+	t.Helper()
+	w := newWorldWith(t, goProject)
+	host := ocitest.StartRegistry(t)
+	builder := ocitest.PushGoBuilderImage(t, host)
+	img := "name: hyperkube\nbase: scratch\nhyperkube: true\nbinaries: [alpha, beta]\nentrypoint: [/usr/local/bin/hyperkube]\nlabels:\n  team: platform\n"
+	os.MkdirAll(filepath.Join(w.dir, "images"), 0o755)
+	if err := os.WriteFile(filepath.Join(w.dir, "images", "test.yaml"), []byte(img), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.yaml = fmt.Sprintf(`build:
+  builderImage: %s/golang:local
+  platforms: [linux/amd64, linux/arm64]
+  targets: [./cmd/alpha, ./cmd/beta]
+  ldflags:
+    - -X main.version={{.Version}}
+    - -X main.commit={{.Commit}}
+    - -X main.date={{.BuildDate}}
+  images: [images/test.yaml]
+publish:
+  registry: %s/team/hyperkube
+`, host, host)
+	_ = builder
+	w.env["BUILDKIT_HOST"] = addr
+	return w, host
+}
+
+func TestBuildPushesReproducibleCandidate(t *testing.T) {
+	addr := needBuildKit(t)
+	w, host := buildWorld(t, addr)
+	w.forkCommit("master", "carry: alpha says hi", map[string]string{"cmd/alpha/hi.go": "package main\n\nconst hi = 1\n"})
+	code, rep, out := w.run("release", "HYPERFORK_BRANCHES=master")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	b := w.branch(rep, "master").Build
+	head := w.forkHead("master")
+	if b.Status != report.BuildBuilt || b.Commit != head || !strings.Contains(b.Image, "@sha256:") || len(b.Platforms) != 2 {
+		t.Fatalf("build: %+v", b)
+	}
+	// Two carries past the tag: the world's and this test's.
+	wantVersion := "v1.0.0-2+" + head[:14]
+	if b.Version != wantVersion {
+		t.Fatalf("version %q, want %q", b.Version, wantVersion)
+	}
+	repo, err := registry.Open(registry.Options{Ref: host + "/team/hyperkube"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	entries, err := repo.List(ctx, "hyperkube")
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("registry holds %d images (%v)", len(entries), err)
+	}
+	for _, tag := range entries[0].Tags {
+		if !registry.IsCandidateTag(tag) {
+			t.Fatalf("a build left the stable-looking tag %q", tag)
+		}
+	}
+	ann := entries[0].Annotations
+	if ann[registry.AnnotationRevision] != head || ann[registry.AnnotationVersion] != wantVersion ||
+		ann[registry.AnnotationBranch] != "master" || ann[registry.AnnotationCreated] == "" || ann[registry.AnnotationSource] == "" {
+		t.Fatalf("annotations %v", ann)
+	}
+
+	// The image: one manifest per platform, binaries of the right machine.
+	idx, err := repo.Get(ctx, b.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil || len(im.Manifests) != 2 {
+		t.Fatalf("index: %v %v", im, err)
+	}
+	want := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
+	var alphaAMD64, hyperkubeAMD64 []byte
+	for _, d := range im.Manifests {
+		files, err := registry.Files(idx, d.Platform.OS+"/"+d.Platform.Architecture)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"alpha", "beta", "hyperkube"} {
+			data := files["usr/local/bin/"+name]
+			f, err := elf.NewFile(bytes.NewReader(data))
+			if err != nil {
+				t.Fatalf("%s/%s: %v", d.Platform.Architecture, name, err)
+			}
+			if f.Machine != want[d.Platform.Architecture] {
+				t.Fatalf("%s/%s is %v", d.Platform.Architecture, name, f.Machine)
+			}
+		}
+		if d.Platform.Architecture == "amd64" {
+			alphaAMD64, hyperkubeAMD64 = files["usr/local/bin/alpha"], files["usr/local/bin/hyperkube"]
+		}
+	}
+	// Run the amd64 binaries: the stamp, and the dispatcher.
+	bin := t.TempDir()
+	os.WriteFile(filepath.Join(bin, "alpha"), alphaAMD64, 0o755)
+	os.WriteFile(filepath.Join(bin, "hyperkube"), hyperkubeAMD64, 0o755)
+	got, err := exec.Command(filepath.Join(bin, "alpha")).CombinedOutput()
+	if err != nil || !strings.Contains(string(got), wantVersion) || !strings.Contains(string(got), head) {
+		t.Fatalf("alpha printed %q (%v), want the version %s and commit", got, err, wantVersion)
+	}
+	if got, err := exec.Command(filepath.Join(bin, "hyperkube"), "alpha").CombinedOutput(); err != nil || !strings.HasPrefix(string(got), "alpha "+wantVersion) {
+		t.Fatalf("hyperkube alpha printed %q (%v)", got, err)
+	}
+
+	// Nothing new: up-to-date without contacting BuildKit at all.
+	w.env["BUILDKIT_HOST"] = "tcp://127.0.0.1:1"
+	code, rep, out = w.run("build", "HYPERFORK_BRANCHES=master")
+	if code != 0 || w.branch(rep, "master").Build.Status != report.BuildUpToDate {
+		t.Fatalf("second build: exit %d\n%s", code, out)
+	}
+	// A forced rebuild of the same commit gives the same digest.
+	w.env["BUILDKIT_HOST"] = addr
+	code, rep, out = w.run("build", "HYPERFORK_BRANCHES=master", "HYPERFORK_FORCE=1")
+	if code != 0 || w.branch(rep, "master").Build.Image != b.Image {
+		t.Fatalf("forced rebuild: exit %d, image %s, want %s\n%s", code, w.branch(rep, "master").Build.Image, b.Image, out)
+	}
+}
