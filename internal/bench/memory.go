@@ -27,6 +27,10 @@ type Memory struct {
 	// keeps it across execve, so it is at least the RSS the parent (go
 	// test, or mage) had when it started this process: an upper bound.
 	SelfMaxRSS uint64
+	// PrimeGit and PrimeAlloc are OursGit and OursAlloc of the first
+	// sync, which fetches the whole history into an empty mirror once; the
+	// Ours fields leave it out and cover the measured scenarios only.
+	PrimeGit, PrimeAlloc uint64
 	// OursRSS is the peak resident set of this process sampled while
 	// hyperfork's sync ran.
 	OursRSS uint64

@@ -14,7 +14,6 @@ import (
 
 	"github.com/hyperfork/hyperfork/internal/pipeline"
 	"github.com/hyperfork/hyperfork/internal/report"
-	"github.com/hyperfork/hyperfork/internal/testutil/gitfixture"
 )
 
 // scenarios measures the scenarios in order and fills res.
@@ -32,11 +31,11 @@ func (ws *workspace) scenarios(ctx context.Context, res *SyncResult) error {
 		}
 		res.Timings = append(res.Timings, t)
 	}
-	t, err = ws.merge(ctx)
+	ts, err := ws.merge(ctx)
 	if err != nil {
 		return err
 	}
-	res.Timings = append(res.Timings, t)
+	res.Timings = append(res.Timings, ts...)
 
 	var err2 error
 	if res.MirrorSize, err2 = ws.git(ctx, ws.mirror(), "count-objects", "-vH"); err2 != nil {
@@ -45,6 +44,8 @@ func (ws *workspace) scenarios(ctx context.Context, res *SyncResult) error {
 	res.Memory = Memory{
 		SelfPeak:       selfPeak(),
 		SelfPeakBefore: res.Memory.SelfPeakBefore,
+		PrimeGit:       res.Memory.PrimeGit,
+		PrimeAlloc:     res.Memory.PrimeAlloc,
 		SelfMaxRSS:     rusageMax(syscall.RUSAGE_SELF),
 		OursRSS:        ws.ours.rss,
 		OursHeap:       ws.ours.heap,
@@ -98,7 +99,7 @@ func (ws *workspace) noop(ctx context.Context, name string, branches []string, t
 	if err != nil {
 		return Timing{}, err
 	}
-	if !slices.Equal(before.ours, after.ours) || !slices.Equal(before.plain, after.plain) {
+	if !slices.EqualFunc(before, after, slices.Equal) {
 		return Timing{}, fmt.Errorf("%s: a fork branch moved during a sync that had nothing to do: %v -> %v", name, before, after)
 	}
 	return Timing{Name: name, Ours: median(ours), Plain: median(plain), Target: target, Verified: true}, nil
@@ -132,122 +133,6 @@ func (ws *workspace) plainNoop(ctx context.Context, branches []string) error {
 		}
 	}
 	return nil
-}
-
-// merge adds NewCommits upstream commits to every branch, then measures
-// hyperfork's sync (fetch, merge-tree, commit-tree, push with lease for
-// every branch) against plain git merging in its clone and pushing, and
-// checks that both forks now hold the same correct merges.
-func (ws *workspace) merge(ctx context.Context) (Timing, error) {
-	bs := ws.o.Branches
-	name := fmt.Sprintf("merge %d new commits x %d branches", ws.o.NewCommits, len(bs))
-	before, err := ws.heads(ctx, bs)
-	if err != nil {
-		return Timing{}, err
-	}
-	if !slices.Equal(before.ours, before.plain) {
-		return Timing{}, fmt.Errorf("%s: the two forks differ before the merge: %v", name, before)
-	}
-	ws.o.Logger.Info("adding upstream commits", "commits", ws.o.NewCommits, "branches", bs)
-	up := make([]string, len(bs))
-	for i, b := range bs {
-		if err := gitfixture.AppendUpstream(ctx, ws.upstream, b, ws.o.NewCommits); err != nil {
-			return Timing{}, err
-		}
-		if up[i], err = ws.git(ctx, ws.upstream, "rev-parse", "refs/heads/"+b); err != nil {
-			return Timing{}, err
-		}
-	}
-
-	ws.o.Logger.Info("measuring", "scenario", name)
-	rep, ours, err := ws.sync(ctx, "")
-	if err != nil {
-		return Timing{}, err
-	}
-	if err := expectStatus(rep, bs, report.SyncMerged); err != nil {
-		return Timing{}, fmt.Errorf("%s: hyperfork: %w", name, err)
-	}
-	for _, b := range rep.Branches {
-		if b.Sync.MergedCommits != ws.o.NewCommits {
-			return Timing{}, fmt.Errorf("%s: hyperfork reports %d merged commits on %s, want %d", name, b.Sync.MergedCommits, b.Name, ws.o.NewCommits)
-		}
-	}
-	plain, err := ws.timePlain(func() error { return ws.plainMerge(ctx) })
-	if err != nil {
-		return Timing{}, fmt.Errorf("%s: plain git: %w", name, err)
-	}
-	if err := ws.verifyMerge(ctx, before.ours, up); err != nil {
-		return Timing{}, fmt.Errorf("%s: %w", name, err)
-	}
-	return Timing{Name: name, Ours: ours, Plain: plain, Target: "<= 1.3x plain git", Verified: true}, nil
-}
-
-// plainMerge is what a person does in a persistent clone that has already
-// fetched everything before the new commits.
-func (ws *workspace) plainMerge(ctx context.Context) error {
-	if _, err := ws.git(ctx, ws.clone, "fetch", "--quiet", "upstream"); err != nil {
-		return err
-	}
-	for _, b := range ws.o.Branches {
-		for _, args := range [][]string{
-			{"checkout", "--quiet", "-B", b, "fork/" + b},
-			{"merge", "--quiet", "--no-edit", "upstream/" + b},
-			{"push", "--quiet", "fork", b},
-		} {
-			if _, err := ws.git(ctx, ws.clone, args...); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// verifyMerge checks that on both forks every branch head is a merge commit
-// whose parents are the old fork head and the new upstream head, and that
-// both sides produced the same tree (a clean three-way merge of the same
-// inputs has exactly one result).
-func (ws *workspace) verifyMerge(ctx context.Context, forkBefore, up []string) error {
-	for i, b := range ws.o.Branches {
-		var trees []string
-		for _, repo := range []string{ws.forkOurs, ws.forkGit} {
-			out, err := ws.git(ctx, repo, "rev-list", "--parents", "-n", "1", "refs/heads/"+b)
-			if err != nil {
-				return err
-			}
-			var c, p1, p2, extra string
-			if n, _ := fmt.Sscan(out, &c, &p1, &p2, &extra); n != 3 || p1 != forkBefore[i] || p2 != up[i] {
-				return fmt.Errorf("%s in %s is %q: want a merge commit with parents %s (old fork head) and %s (upstream head)", b, repo, out, forkBefore[i], up[i])
-			}
-			tree, err := ws.git(ctx, repo, "rev-parse", c+"^{tree}")
-			if err != nil {
-				return err
-			}
-			trees = append(trees, tree)
-		}
-		if trees[0] != trees[1] {
-			return fmt.Errorf("%s: hyperfork's merge has tree %s, plain git's %s: the same clean merge must give the same tree", b, trees[0], trees[1])
-		}
-	}
-	return nil
-}
-
-// forkHeads are the branch heads of both forks.
-type forkHeads struct{ ours, plain []string }
-
-func (ws *workspace) heads(ctx context.Context, branches []string) (forkHeads, error) {
-	var h forkHeads
-	for _, b := range branches {
-		o, err := ws.git(ctx, ws.forkOurs, "rev-parse", "refs/heads/"+b)
-		if err != nil {
-			return h, err
-		}
-		p, err := ws.git(ctx, ws.forkGit, "rev-parse", "refs/heads/"+b)
-		if err != nil {
-			return h, err
-		}
-		h.ours, h.plain = append(h.ours, o), append(h.plain, p)
-	}
-	return h, nil
 }
 
 // sync runs hyperfork's sync in-process exactly as `go tool mage sync`

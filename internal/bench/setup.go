@@ -23,11 +23,14 @@ type workspace struct {
 	forkOurs string // bare, hyperfork's fork
 	forkGit  string // bare, plain git's fork, a copy of forkOurs
 	clone    string // plain git's persistent clone of forkGit
-	config   string // hyperfork's branches.yaml
-	report   string // HYPERFORK_REPORT
-	ours     peaks  // what the sampler saw while hyperfork ran
-	plain    peaks  // the same for plain git
-	plainGit uint64 // exact peak RSS of plain git's timed commands (wait4)
+	// forkPlumb is a third copy for plain git's plumbing, driven from the
+	// persistent bare repository bare.
+	forkPlumb, bare string
+	config          string // hyperfork's branches.yaml
+	report          string // HYPERFORK_REPORT
+	ours            peaks  // what the sampler saw while hyperfork ran
+	plain           peaks  // the same for plain git
+	plainGit        uint64 // exact peak RSS of plain git's timed commands (wait4)
 	// recording makes run record peak RSS into plainGit: on while plain
 	// git's timed commands run, off for setup and checks.
 	recording bool
@@ -38,13 +41,15 @@ type workspace struct {
 // the measured scenarios from the same fetched state.
 func setup(ctx context.Context, o SyncOptions, res *SyncResult) (*workspace, error) {
 	ws := &workspace{
-		o:        o,
-		upstream: filepath.Join(o.WorkDir, "upstream.git"),
-		forkOurs: filepath.Join(o.WorkDir, "fork-hyperfork.git"),
-		forkGit:  filepath.Join(o.WorkDir, "fork-plain.git"),
-		clone:    filepath.Join(o.WorkDir, "plain-clone"),
-		config:   filepath.Join(o.WorkDir, "hyperfork", "branches.yaml"),
-		report:   filepath.Join(o.WorkDir, "hyperfork", "report.json"),
+		o:         o,
+		upstream:  filepath.Join(o.WorkDir, "upstream.git"),
+		forkOurs:  filepath.Join(o.WorkDir, "fork-hyperfork.git"),
+		forkGit:   filepath.Join(o.WorkDir, "fork-plain.git"),
+		clone:     filepath.Join(o.WorkDir, "plain-clone"),
+		forkPlumb: filepath.Join(o.WorkDir, "fork-plumbing.git"),
+		bare:      filepath.Join(o.WorkDir, "plumbing.git"),
+		config:    filepath.Join(o.WorkDir, "hyperfork", "branches.yaml"),
+		report:    filepath.Join(o.WorkDir, "hyperfork", "report.json"),
 	}
 	log := o.Logger
 	log.Info("generating upstream", "commits", o.Commits, "files", o.Files, "branches", o.Branches)
@@ -62,8 +67,10 @@ func setup(ctx context.Context, o SyncOptions, res *SyncResult) (*workspace, err
 		return nil, err
 	}
 	res.GenerateFork = time.Since(start)
-	if _, err := ws.run(ctx, "", "cp", "-a", ws.forkOurs, ws.forkGit); err != nil {
-		return nil, err
+	for _, dst := range []string{ws.forkGit, ws.forkPlumb} {
+		if _, err := ws.run(ctx, "", "cp", "-a", ws.forkOurs, dst); err != nil {
+			return nil, err
+		}
 	}
 	if res.UpstreamSize, err = ws.git(ctx, ws.upstream, "count-objects", "-vH"); err != nil {
 		return nil, err
@@ -82,8 +89,10 @@ func setup(ctx context.Context, o SyncOptions, res *SyncResult) (*workspace, err
 		return nil, fmt.Errorf("first sync: %w", err)
 	}
 	res.Prime = d
+	res.Memory.PrimeGit, res.Memory.PrimeAlloc = ws.ours.git, ws.ours.alloc
+	ws.ours = peaks{}
 
-	log.Info("cloning the fork for plain git")
+	log.Info("cloning the forks for plain git")
 	if _, err := ws.git(ctx, "", "clone", "--quiet", "--origin", "fork", ws.forkGit, ws.clone); err != nil {
 		return nil, err
 	}
@@ -93,6 +102,18 @@ func setup(ctx context.Context, o SyncOptions, res *SyncResult) (*workspace, err
 		{"fetch", "--quiet", "upstream"},
 	} {
 		if _, err := ws.git(ctx, ws.clone, args...); err != nil {
+			return nil, err
+		}
+	}
+	// The bare repository's remotes fetch into refs/remotes, as a clone's do.
+	for _, args := range [][]string{
+		{"init", "--quiet", "--bare", ws.bare},
+		{"-C", ws.bare, "config", "gc.auto", "0"},
+		{"-C", ws.bare, "remote", "add", "fork", ws.forkPlumb},
+		{"-C", ws.bare, "remote", "add", "upstream", ws.upstream},
+		{"-C", ws.bare, "fetch", "--quiet", "--multiple", "fork", "upstream"},
+	} {
+		if _, err := ws.git(ctx, "", args...); err != nil {
 			return nil, err
 		}
 	}
@@ -170,7 +191,9 @@ func (ws *workspace) run(ctx context.Context, dir, name string, args ...string) 
 	cmd.Env = gitEnv()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
 	err := cmd.Run()
+	ws.o.Logger.Debug("ran", "cmd", name+" "+strings.Join(args, " "), "took", time.Since(start))
 	if ws.recording && cmd.ProcessState != nil {
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			ws.plainGit = max(ws.plainGit, uint64(ru.Maxrss)*1024)

@@ -3,6 +3,7 @@ package bench
 import (
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/hyperfork/hyperfork/internal/testutil/gitfixture"
@@ -21,7 +22,7 @@ func BenchmarkSync(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
 	for b.Loop() {
 		res, err := Sync(b.Context(), os.Stdout, opts)
 		if err != nil {
@@ -31,7 +32,7 @@ func BenchmarkSync(b *testing.B) {
 			b.Fatal("results not verified")
 		}
 		for _, t := range res.Timings {
-			if t.Name == res.Timings[0].Name || t == res.Timings[len(res.Timings)-1] {
+			if t.Name == res.Timings[0].Name || strings.HasPrefix(t.Name, "merge") {
 				b.ReportMetric(t.Ratio(), "ratio-"+metricName(t.Name))
 			}
 		}
@@ -49,5 +50,14 @@ func metricName(s string) string {
 			out = append(out, '-')
 		}
 	}
-	return string(out)
+	return strings.Trim(string(out), "-")
+}
+
+// logLevel is debug when HYPERFORK_BENCH_DEBUG=1: every plain git command
+// with its duration.
+func logLevel() slog.Level {
+	if os.Getenv("HYPERFORK_BENCH_DEBUG") == "1" {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }

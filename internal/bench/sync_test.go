@@ -27,8 +27,8 @@ func TestSyncBenchSmall(t *testing.T) {
 	if !res.Verified {
 		t.Fatalf("results not verified: %+v", res.Timings)
 	}
-	// one all-branch no-op, one per branch, one merge
-	if want := 2 + len(DefaultBranches); len(res.Timings) != want {
+	// one all-branch no-op, one per branch, the merge against both plain-git ways
+	if want := 3 + len(DefaultBranches); len(res.Timings) != want {
 		t.Fatalf("%d scenarios, want %d: %+v", len(res.Timings), want, res.Timings)
 	}
 	for _, tm := range res.Timings {
@@ -39,7 +39,7 @@ func TestSyncBenchSmall(t *testing.T) {
 	if res.Memory.SelfMaxRSS == 0 || res.Memory.OursGit == 0 || res.Memory.PlainGit == 0 || res.Memory.PlainGitRusage == 0 {
 		t.Errorf("memory not measured: %+v", res.Memory)
 	}
-	for _, s := range []string{"merge 20 new commits x 3 branches", "no-op, release-1.34", "RUSAGE_SELF"} {
+	for _, s := range []string{"merge 20 new commits x 3 branches (git: bare, merge-tree)", "no-op, release-1.34", "RUSAGE_SELF"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("table lacks %q", s)
 		}

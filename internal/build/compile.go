@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
@@ -92,13 +93,20 @@ func Compile(ctx context.Context, c *client.Client, spec Spec, outDir string, pr
 	})
 	displayErr := eg.Wait()
 	if solveErr != nil {
-		return nil, fmt.Errorf("compile %s for %s: %w", spec.SourceDir, joinIDs(targets), tap.explain(solveErr))
+		err := tap.explain(solveErr)
+		if ce := (*CompileError)(nil); errors.As(err, &ce) && strings.HasPrefix(ce.Step, "resolve image config") {
+			err = fmt.Errorf("resolve builder image %s (%s): %w", spec.BuilderImage, imageHint, err)
+		}
+		return nil, fmt.Errorf("compile %s for %s: %w", spec.SourceDir, joinIDs(targets), err)
 	}
 	if displayErr != nil && progress != nil {
 		fmt.Fprintf(progress, "warning: progress display: %v\n", displayErr)
 	}
 	return collect(staging, outDir, targets)
 }
+
+// imageHint says what to check when the builder image cannot be fetched.
+const imageHint = "check build.builderImage and that BuildKit can reach its registry; a plain-HTTP registry must be listed as insecure"
 
 // prepare fills what Compile learns from the machine: the absolute source
 // folder, whether it vendors, and the worker's platform to run the compiler on.
@@ -141,7 +149,9 @@ func buildFunc(spec Spec) gateway.BuildFunc {
 		}
 		defs, err := marshalConcurrently(ctx, states)
 		if err != nil {
-			return nil, err
+			// Marshalling fails here only when the builder image's
+			// config cannot be fetched.
+			return nil, fmt.Errorf("resolve builder image %s (%s): %w", spec.BuilderImage, imageHint, err)
 		}
 		ids := make([]string, 0, len(defs))
 		for id := range defs {

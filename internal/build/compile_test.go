@@ -202,6 +202,15 @@ func TestCompile(t *testing.T) {
 		}
 	})
 
+	t.Run("missing builder image", func(t *testing.T) {
+		bad := spec
+		bad.BuilderImage = host + "/nope:missing"
+		_, err := Compile(ctx, c, bad, t.TempDir(), nil)
+		if err == nil || !strings.Contains(err.Error(), "resolve builder image "+bad.BuilderImage) {
+			t.Errorf("error %v, want one naming the builder image", err)
+		}
+	})
+
 	t.Run("second StartDaemon reuses the running one", func(t *testing.T) {
 		d2, err := StartDaemon(ctx, DaemonOptions{StateDir: testDaemon.dir})
 		if err != nil {

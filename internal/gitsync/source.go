@@ -18,6 +18,11 @@ import (
 
 // EnsureCommit makes sure the mirror holds the fork commit of branch,
 // fetching the branch (and tags, which version stamping describes) if not.
+//
+// Upstream's tags are fetched too when the commit is new, because a fork
+// usually does not carry them and the version is described from them. If
+// upstream cannot be reached the build goes on and the version says so
+// (v0.0.0-…): a build of the fork does not depend on upstream being up.
 func (s *Syncer) EnsureCommit(ctx context.Context, branch, commit string) error {
 	if s.git.hasCommit(ctx, commit) {
 		return nil
@@ -27,6 +32,10 @@ func (s *Syncer) EnsureCommit(ctx context.Context, branch, commit string) error 
 	}
 	if !s.git.hasCommit(ctx, commit) {
 		return fmt.Errorf("fork branch %s moved past %s while fetching; run again", branch, short(commit))
+	}
+	if _, err := s.git.run(ctx, &s.opts.Upstream, "fetch", "--quiet", "--no-write-fetch-head", "--no-auto-gc",
+		s.opts.Upstream.URL, "+refs/tags/*:refs/tags/*"); err != nil {
+		s.opts.Logger.Warn("could not fetch upstream tags; the version falls back to v0.0.0", "err", err)
 	}
 	return nil
 }

@@ -97,17 +97,27 @@ func (b *builder) branch(ctx context.Context, br config.Branch) *report.Branch {
 	}
 	res, logPath, err := b.buildCommit(ctx, br, head)
 	out.Build.Log = logPath
-	st.Build = store.BuildState{Commit: head, Time: time.Now().UTC(), Log: logPath}
 	if err != nil {
 		fail(err)
-		st.Build.Status, st.Build.Error = report.BuildError, out.Error
-		if serr := store.SaveBranch(ctx, r.store, br.Name, st); serr != nil {
-			out.Error = joinErr(out.Error, serr.Error())
+		var ce *build.CompileError
+		if errors.As(err, &ce) {
+			// The commit itself is broken: record it so that the next run
+			// does not rebuild it in a loop; the next commit is built.
+			st.Build = store.BuildState{Commit: head, Time: time.Now().UTC(), Log: logPath,
+				Status: report.BuildError, Error: out.Error}
+			if serr := store.SaveBranch(ctx, r.store, br.Name, st); serr != nil {
+				out.Error = joinErr(out.Error, serr.Error())
+			}
+		} else {
+			// BuildKit, the registry or the network failed, not the commit:
+			// nothing is recorded, so the next run tries this commit again.
+			out.Build.Message = out.Error + " (not the commit's fault: the next run retries it)"
 		}
 		r.notifyBuild(ctx, out)
 		fmt.Fprintf(r.out, "%s: build error at %s: %s\n", br.Name, short(head), out.Error)
 		return out
 	}
+	st.Build = store.BuildState{Commit: head, Time: time.Now().UTC(), Log: logPath}
 	out.Build.Status, out.Build.Version, out.Build.Platforms = report.BuildBuilt, res.version, res.platforms
 	out.Build.Image, out.Build.Images = res.images[0], res.images
 	st.Build.Status, st.Build.Version, st.Build.Image, st.Build.Images = report.BuildBuilt, res.version, res.images[0], res.images

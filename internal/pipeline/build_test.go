@@ -205,3 +205,82 @@ func TestBuildPushesReproducibleCandidate(t *testing.T) {
 		t.Fatalf("forced rebuild: exit %d, image %s, want %s\n%s", code, w.branch(rep, "master").Build.Image, b.Image, out)
 	}
 }
+
+func TestBuildFaults(t *testing.T) {
+	addr := needBuildKit(t)
+	w, host := buildWorld(t, addr)
+	// master does not compile; release-1.0 does.
+	w.forkCommit("master", "carry: broken", map[string]string{"cmd/beta/broken.go": "package main\n\nfunc broken() { undefinedThing() }\n"})
+	code, rep, out := w.run("build")
+	if code != report.ExitFailed {
+		t.Fatalf("exit %d, want 1\n%s", code, out)
+	}
+	m := w.branch(rep, "master")
+	if m.Build.Status != report.BuildError || !strings.Contains(m.Error, "undefined: undefinedThing") || !strings.Contains(m.Error, "main.version=v1.0.0-2+") {
+		t.Fatalf("master: %+v\n%s", m.Build, m.Error)
+	}
+	t.Logf("compile error: %s", m.Error)
+	if log, err := os.ReadFile(m.Build.Log); err != nil || !strings.Contains(string(log), "undefinedThing") {
+		t.Fatalf("the build log %s lacks the compiler's error (%v)", m.Build.Log, err)
+	}
+	if r := w.branch(rep, "release-1.0"); r.Build.Status != report.BuildBuilt {
+		t.Fatalf("release-1.0 next to the broken branch: %+v %s", r.Build, r.Error)
+	}
+	msgs := w.notifications()
+	if len(msgs) != 1 || msgs[0].Event != "build.error" || len(msgs[0].Attachments) != 1 {
+		t.Fatalf("notifications: %+v", msgs)
+	}
+	// The failed commit is not rebuilt in a loop; BuildKit is not even contacted.
+	w.env["BUILDKIT_HOST"] = "tcp://127.0.0.1:1"
+	code, rep, out = w.run("build", "HYPERFORK_BRANCHES=master")
+	if code != 0 || w.branch(rep, "master").Build.Status != report.BuildUpToDate {
+		t.Fatalf("rerun of a failed commit: exit %d\n%s", code, out)
+	}
+
+	// BuildKit unreachable: a clear error, exit 1, nothing recorded as built.
+	w.forkCommit("release-1.0", "carry: more", map[string]string{"cmd/alpha/more.go": "package main\n"})
+	code, rep, out = w.run("build", "HYPERFORK_BRANCHES=release-1.0")
+	r := w.branch(rep, "release-1.0")
+	if code != report.ExitFailed || !strings.Contains(r.Error, "unreachable") || !strings.Contains(r.Error, "BUILDKIT_HOST") {
+		t.Fatalf("unreachable BuildKit: exit %d %s\n%s", code, r.Error, out)
+	}
+	t.Logf("BuildKit unreachable: %s", r.Error)
+	w.env["BUILDKIT_HOST"] = addr
+	// An infrastructure fault is not the commit's: the next run retries it.
+	code, rep, out = w.run("build", "HYPERFORK_BRANCHES=release-1.0")
+	if code != 0 || w.branch(rep, "release-1.0").Build.Status != report.BuildBuilt {
+		t.Fatalf("retry after BuildKit came back: exit %d\n%s", code, out)
+	}
+
+	// A registry that refuses the push.
+	refusing := ocitest.StartRefusingRegistry(t)
+	w.yaml = strings.Replace(w.yaml, "registry: "+host+"/team/hyperkube", "registry: "+refusing+"/team/hyperkube", 1)
+	code, rep, out = w.run("build", "HYPERFORK_BRANCHES=release-1.0", "HYPERFORK_FORCE=1")
+	r = w.branch(rep, "release-1.0")
+	if code != report.ExitFailed || r.Build.Status != report.BuildError || !strings.Contains(strings.ToLower(r.Error), "denied") {
+		t.Fatalf("refused push: exit %d %s\n%s", code, r.Error, out)
+	}
+	t.Logf("refused push: %s", r.Error)
+
+	// A base image that does not exist.
+	w.yaml = strings.Replace(w.yaml, "registry: "+refusing+"/team/hyperkube", "registry: "+host+"/team/hyperkube", 1)
+	img := "name: hyperkube\nbase: " + host + "/no/such-base:1.0\nbinaries: [alpha]\n"
+	os.WriteFile(filepath.Join(w.dir, "images", "test.yaml"), []byte(img), 0o644)
+	code, rep, out = w.run("build", "HYPERFORK_BRANCHES=release-1.0", "HYPERFORK_FORCE=1")
+	r = w.branch(rep, "release-1.0")
+	if code != report.ExitFailed || !strings.Contains(r.Error, "no/such-base") {
+		t.Fatalf("missing base: exit %d %s\n%s", code, r.Error, out)
+	}
+	t.Logf("missing base: %s", r.Error)
+}
+
+func TestBuildBadPlatformIsAConfigError(t *testing.T) {
+	w := newWorldWith(t, goProject)
+	os.MkdirAll(filepath.Join(w.dir, "images"), 0o755)
+	os.WriteFile(filepath.Join(w.dir, "images", "test.yaml"), []byte("name: x\nbase: scratch\nbinaries: [alpha]\n"), 0o644)
+	w.yaml = "build:\n  platforms: [linux/amd64, linux/sparc99]\n  targets: [./cmd/alpha]\n  images: [images/test.yaml]\n"
+	code, rep, out := w.run("build")
+	if code != report.ExitConfig || !strings.Contains(rep.Error, "sparc99") || !strings.Contains(rep.Error, "branches.yaml:") {
+		t.Fatalf("exit %d %s\n%s", code, rep.Error, out)
+	}
+}
