@@ -26,11 +26,11 @@ import (
 type builder struct {
 	r      *Runner
 	s      *gitsync.Syncer
-	// compile and closeClient hold the BuildKit connection, made on first
+	// compilers hold the BuildKit connections by address, made on first
 	// need: a run with nothing to build never contacts BuildKit.
-	compile     func(ctx context.Context, spec build.Spec, outDir string, progress io.Writer) (*build.Result, error)
-	closeClient func() error
-	daemon      *build.Daemon
+	compilers map[string]compileFunc
+	closers   []func() error
+	daemon    *build.Daemon
 	repo   *registry.Repository
 }
 
@@ -57,9 +57,12 @@ func (r *Runner) runBuild(ctx context.Context, rep *report.Report, branches []co
 	}
 }
 
+// compileFunc compiles on one BuildKit daemon.
+type compileFunc func(ctx context.Context, spec build.Spec, outDir string, progress io.Writer) (*build.Result, error)
+
 func (b *builder) close() {
-	if b.closeClient != nil {
-		b.closeClient()
+	for _, c := range b.closers {
+		c()
 	}
 	if b.daemon != nil {
 		b.daemon.Close()
@@ -169,9 +172,6 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 	if err := g.Export(ctx, commit, src); err != nil {
 		return nil, logPath, err
 	}
-	if err := b.connect(ctx); err != nil {
-		return nil, logPath, err
-	}
 	spec := build.Spec{
 		SourceDir: src, Targets: cfg.Build.Targets, Platforms: cfg.Build.Platforms, LDFlags: cfg.Build.LDFlags,
 		Stamp:        build.Stamp{Version: version, Commit: commit, TreeState: "clean", BuildDate: when},
@@ -183,7 +183,7 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 	outDir := filepath.Join(r.store.Root(), "out", safeName(br.Name))
 	progress := io.MultiWriter(logw, r.progressOut())
 	r.log.Info("compiling", "branch", br.Name, "commit", short(commit), "version", version, "platforms", spec.Platforms)
-	res, err := b.compile(ctx, spec, outDir, progress)
+	res, err := b.compileAll(ctx, spec, outDir, progress)
 	if err != nil {
 		fmt.Fprintf(logw, "\nerror: %v\n", err)
 		return nil, logPath, fmt.Errorf("compile %s at %s: %w", br.Name, short(commit), err)
@@ -220,14 +220,60 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 	return out, logPath, nil
 }
 
-// connect reaches BuildKit once per run: BUILDKIT_HOST, else build.buildkit,
-// else an embedded buildkitd kept running between runs for its warm cache.
-func (b *builder) connect(ctx context.Context) error {
-	if b.compile != nil {
-		return nil
+// compileAll compiles every platform on the daemon that builds it:
+// build.buildkitByPlatform may send platforms to their own (remote,
+// native) daemons; the rest go to the default one. Each daemon writes only
+// its platforms' folders of outDir, so the result is the same as one local
+// build.
+func (b *builder) compileAll(ctx context.Context, spec build.Spec, outDir string, progress io.Writer) (*build.Result, error) {
+	groups := map[string][]string{}
+	var order []string
+	for _, p := range spec.Platforms {
+		addr := b.r.cfg.Build.BuildKitByPlatform[p]
+		if _, ok := groups[addr]; !ok {
+			order = append(order, addr)
+		}
+		groups[addr] = append(groups[addr], p)
 	}
+	all := &build.Result{Binaries: map[string][]string{}}
+	for _, addr := range order {
+		compile, err := b.connect(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		sub := spec
+		sub.Platforms = groups[addr]
+		res, err := compile(ctx, sub, outDir, progress)
+		if err != nil {
+			return nil, err
+		}
+		for p, bins := range res.Binaries {
+			all.Binaries[p] = bins
+		}
+	}
+	// Keep the configured order of platforms in the image index.
+	for _, p := range spec.Platforms {
+		for q := range all.Binaries {
+			if build.PlatformDir(q) == build.PlatformDir(p) {
+				all.Platforms = append(all.Platforms, q)
+			}
+		}
+	}
+	return all, nil
+}
+
+// connect reaches a BuildKit daemon once per run. An empty address means
+// the default: BUILDKIT_HOST, else build.buildkit, else an embedded
+// buildkitd kept running between runs for its warm cache.
+func (b *builder) connect(ctx context.Context, addr string) (compileFunc, error) {
+	if c, ok := b.compilers[addr]; ok {
+		return c, nil
+	}
+	key := addr
 	r := b.r
-	addr := r.opts.BuildKitHost
+	if addr == "" {
+		addr = r.opts.BuildKitHost
+	}
 	if addr == "" {
 		addr = r.cfg.Build.BuildKit
 	}
@@ -242,19 +288,23 @@ func (b *builder) connect(ctx context.Context) error {
 		d, err := build.StartDaemon(ctx, build.DaemonOptions{StateDir: r.store.Root(), InsecureRegistries: insecure,
 			Logger: r.log, ModuleDir: r.opts.ModuleDir, KeepRunning: true})
 		if err != nil {
-			return fmt.Errorf("embedded buildkitd: %w", err)
+			return nil, fmt.Errorf("embedded buildkitd: %w", err)
 		}
 		b.daemon, addr = d, d.Addr()
 	}
 	c, err := build.Connect(ctx, addr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	b.compile = func(ctx context.Context, spec build.Spec, outDir string, progress io.Writer) (*build.Result, error) {
+	compile := func(ctx context.Context, spec build.Spec, outDir string, progress io.Writer) (*build.Result, error) {
 		return build.Compile(ctx, c, spec, outDir, progress)
 	}
-	b.closeClient = c.Close
-	return nil
+	if b.compilers == nil {
+		b.compilers = map[string]compileFunc{}
+	}
+	b.compilers[key] = compile
+	b.closers = append(b.closers, c.Close)
+	return compile, nil
 }
 
 // imageHost returns the registry host of a reference when it names one

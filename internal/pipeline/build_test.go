@@ -204,6 +204,12 @@ func TestBuildPushesReproducibleCandidate(t *testing.T) {
 	if code != 0 || w.branch(rep, "master").Build.Image != b.Image {
 		t.Fatalf("forced rebuild: exit %d, image %s, want %s\n%s", code, w.branch(rep, "master").Build.Image, b.Image, out)
 	}
+	// arm64 on its own daemon (build.buildkitByPlatform): the same candidate.
+	w.yaml = strings.Replace(w.yaml, "build:\n", "build:\n  buildkitByPlatform:\n    linux/arm64: "+addr+"\n", 1)
+	code, rep, out = w.run("build", "HYPERFORK_BRANCHES=master", "HYPERFORK_FORCE=1")
+	if code != 0 || w.branch(rep, "master").Build.Image != b.Image {
+		t.Fatalf("build with a daemon per platform: exit %d, image %s, want %s\n%s", code, w.branch(rep, "master").Build.Image, b.Image, out)
+	}
 }
 
 func TestBuildFaults(t *testing.T) {
