@@ -35,6 +35,7 @@ type world struct {
 	forkBare string
 	env      map[string]string
 	yaml     string // extra YAML appended to the config
+	notify   string // extra entries of notify:
 	branches string // the branches: block
 	forkURL  string
 	upURL    string
@@ -91,9 +92,10 @@ fork:
 notify:
   - type: file
     dir: notifications
+%s
 state:
   store: state
-%s`, w.upURL, w.forkURL, w.branches, w.yaml)
+%s`, w.upURL, w.forkURL, w.branches, w.notify, w.yaml)
 	// The default build.images entry; sync does not read it, but the
 	// config must be valid as a whole.
 	img, err := os.ReadFile("../../images/hyperkube.yaml")

@@ -1,6 +1,10 @@
 package pipeline_test
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hyperfork/hyperfork/internal/notify"
 	"github.com/hyperfork/hyperfork/internal/report"
 	"github.com/hyperfork/hyperfork/internal/testutil/gitfixture"
 	"github.com/hyperfork/hyperfork/internal/testutil/gitserver"
@@ -65,11 +70,37 @@ func TestConflictNextToCleanBranchAndNoRepeatNotification(t *testing.T) {
 	upc := w.upstreamCommit("master", "upstream: bump A", map[string]string{"pkg/a.go": "package a\n\nconst A = 2\n"})
 	w.upstreamCommit("release-1.0", "upstream: docs", map[string]string{"docs/x.md": "z\n"})
 	before := w.forkHead("master")
+	// A signed webhook receiver next to the file channel.
+	var mu sync.Mutex
+	var hooks []notify.Message
+	recv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		if req.Header.Get(notify.HeaderSignature) != notify.Sign([]byte("hook-secret-1234"), body) {
+			http.Error(rw, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var m notify.Message
+		if err := json.Unmarshal(body, &m); err != nil {
+			http.Error(rw, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		hooks = append(hooks, m)
+		mu.Unlock()
+	}))
+	defer recv.Close()
+	w.env["HOOK_URL"], w.env["HOOK_SECRET"] = recv.URL+"/hooks/hyperfork", "hook-secret-1234"
+	w.notify = "  - type: webhook\n    urlEnv: HOOK_URL\n    secretEnv: HOOK_SECRET\n"
 
 	code, rep, out := w.run("sync")
 	if code != report.ExitConflict {
 		t.Fatalf("exit %d, want 3\n%s", code, out)
 	}
+	mu.Lock()
+	if len(hooks) != 1 || hooks[0].Event != notify.EventSyncConflict || hooks[0].Sync == nil || hooks[0].Sync.Conflicts[0].Path != "pkg/a.go" {
+		t.Fatalf("webhook deliveries: %+v", hooks)
+	}
+	mu.Unlock()
 	m := w.branch(rep, "master")
 	if m.Sync.Status != report.SyncConflict || len(m.Sync.Conflicts) != 1 {
 		t.Fatalf("master: %+v", m.Sync)
@@ -106,6 +137,11 @@ func TestConflictNextToCleanBranchAndNoRepeatNotification(t *testing.T) {
 	if n := len(w.notifications()); n != 1 {
 		t.Fatalf("%d notifications after the repeat, want 1", n)
 	}
+	mu.Lock()
+	if len(hooks) != 1 {
+		t.Fatalf("%d webhook deliveries after the repeat, want 1", len(hooks))
+	}
+	mu.Unlock()
 	if w.forkHead("master") != before {
 		t.Fatal("the fork branch moved on the repeat")
 	}
@@ -277,6 +313,7 @@ func TestMissingUpstreamBranchAndFFOnly(t *testing.T) {
 func TestEmbeddedForkCreatedOnFirstRun(t *testing.T) {
 	w := newWorld(t)
 	w.forkURL = ""
+	w.upURL = "file://" + w.upBare // the file:// transport, next to smart HTTP elsewhere
 	code, rep, out := w.run("sync")
 	if code != 0 || w.branch(rep, "master").Sync.Status != report.SyncCreated {
 		t.Fatalf("exit %d\n%s", code, out)
