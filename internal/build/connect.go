@@ -46,10 +46,53 @@ func (e *UnreachableError) Unwrap() []error { return []error{ErrUnreachable, e.E
 // milliseconds, and a wrong address should fail fast, not hang a pipeline.
 const connectTimeout = 10 * time.Second
 
+// TLS secures a tcp:// connection, as buildctl's --tlscacert, --tlscert,
+// --tlskey and --tlsservername do. Paths are files on this machine.
+type TLS struct {
+	// CA verifies the daemon's certificate; empty: the system's roots.
+	CA string
+	// Cert and Key authenticate this client (buildkitd --tlscacert).
+	Cert, Key string
+	// ServerName is the name the certificate must carry; empty: the host.
+	ServerName string
+}
+
+// ConnectOption configures Connect.
+type ConnectOption func(*connectOptions) error
+
+type connectOptions struct {
+	tls *TLS
+}
+
+// WithTLS connects to a tcp:// daemon over TLS.
+func WithTLS(t TLS) ConnectOption {
+	return func(o *connectOptions) error {
+		if (t.Cert == "") != (t.Key == "") {
+			return errors.New("BuildKit TLS: a client certificate needs its key and the key its certificate")
+		}
+		for _, f := range []string{t.CA, t.Cert, t.Key} {
+			if f == "" {
+				continue
+			}
+			if _, err := os.Stat(f); err != nil {
+				return fmt.Errorf("BuildKit TLS: %w", err)
+			}
+		}
+		o.tls = &t
+		return nil
+	}
+}
+
 // Connect dials the BuildKit daemon at addr (unix://, tcp://,
 // docker-container://, kube-pod://, ssh://) and checks that it answers and has
 // a worker. Close the client when done.
-func Connect(ctx context.Context, addr string) (*client.Client, error) {
+func Connect(ctx context.Context, addr string, opts ...ConnectOption) (*client.Client, error) {
+	var o connectOptions
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
 	shown := hfexec.RedactURL(addr)
 	if strings.TrimSpace(addr) == "" {
 		return nil, &UnreachableError{Addr: `""`, Err: errors.New("no address given")}
@@ -64,7 +107,25 @@ func Connect(ctx context.Context, addr string) (*client.Client, error) {
 			return nil, &UnreachableError{Addr: shown, Err: fmt.Errorf("no socket at %s", u.Path)}
 		}
 	}
-	c, err := client.New(ctx, addr)
+	var copts []client.ClientOpt
+	if o.tls != nil {
+		if u.Scheme != "tcp" {
+			return nil, fmt.Errorf("BuildKit TLS applies to tcp:// addresses, not %s", shown)
+		}
+		name := o.tls.ServerName
+		if name == "" {
+			name = u.Hostname()
+		}
+		if o.tls.CA != "" {
+			copts = append(copts, client.WithServerConfig(name, o.tls.CA))
+		} else {
+			copts = append(copts, client.WithServerConfigSystem(name))
+		}
+		if o.tls.Cert != "" {
+			copts = append(copts, client.WithCredentials(o.tls.Cert, o.tls.Key))
+		}
+	}
+	c, err := client.New(ctx, addr, copts...)
 	if err != nil {
 		return nil, &UnreachableError{Addr: shown, Err: err}
 	}

@@ -32,6 +32,9 @@ func (p *Pipeline) resolvePaths() {
 	if _, _, s3 := S3Location(p.Logs.Store); !s3 {
 		p.Logs.Store = p.resolve(p.Logs.Store)
 	}
+	if t := p.Build.BuildKitTLS; t != nil {
+		t.CA, t.Cert, t.Key = p.resolve(t.CA), p.resolve(t.Cert), p.resolve(t.Key)
+	}
 	for i := range p.Notify {
 		if p.Notify[i].Type == NotifyFile {
 			p.Notify[i].Dir = p.resolve(p.Notify[i].Dir)

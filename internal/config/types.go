@@ -68,15 +68,27 @@ type Build struct {
 	BuildKit string `yaml:"buildkit"`
 	// BuildKitByPlatform maps a platform to the BuildKit address that builds it.
 	BuildKitByPlatform map[string]string `yaml:"buildkitByPlatform"`
-	BuilderImage       string            `yaml:"builderImage"` // the Go toolchain image the binaries compile in
-	Platforms          []string          `yaml:"platforms"`    // os/arch[/variant] to cross-compile for
-	Targets            []string          `yaml:"targets"`      // Go packages to build; the binary is named by the last element
-	LDFlags            []string          `yaml:"ldflags"`      // Go templates over StampData, rendered by RenderLDFlags
-	Images             []string          `yaml:"images"`       // image definition files; absolute after Load
+	// BuildKitTLS secures tcp:// addresses, as buildctl's --tls* flags do.
+	BuildKitTLS  *BuildKitTLS `yaml:"buildkitTLS"`
+	BuilderImage string       `yaml:"builderImage"` // the Go toolchain image the binaries compile in
+	Platforms    []string     `yaml:"platforms"`    // os/arch[/variant] to cross-compile for
+	Targets      []string     `yaml:"targets"`      // Go packages to build; the binary is named by the last element
+	LDFlags      []string     `yaml:"ldflags"`      // Go templates over StampData, rendered by RenderLDFlags
+	Images       []string     `yaml:"images"`       // image definition files; absolute after Load
 	// Env is extra environment for the compile (CGO_ENABLED=0 is always set).
 	Env map[string]string `yaml:"env"`
 	// GoProxy is handed to the builder as GOPROXY; default: the host's.
 	GoProxy string `yaml:"goproxy"`
+}
+
+// BuildKitTLS names the files for a TLS connection to BuildKit. They are
+// paths, resolved against the config file's folder, never the keys
+// themselves.
+type BuildKitTLS struct {
+	CA         string `yaml:"ca"`
+	Cert       string `yaml:"cert"`
+	Key        string `yaml:"key"`
+	ServerName string `yaml:"serverName"`
 }
 
 // Test configures the test stage.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"text/template"
@@ -167,6 +168,19 @@ func (p *Pipeline) validateBuild(d *doc, check func(path, msg string)) {
 			d.at(path, "build.buildkitByPlatform names %q, which is not in build.platforms: add it there or remove this line", plat)
 		}
 		check(path, checkBuildKit(path, addr))
+	}
+	if t := b.BuildKitTLS; t != nil {
+		for key, f := range map[string]string{"ca": t.CA, "cert": t.Cert, "key": t.Key} {
+			if f == "" {
+				continue
+			}
+			if _, err := os.Stat(p.resolve(f)); err != nil {
+				d.at("build.buildkitTLS."+key, "build.buildkitTLS.%s: cannot read %s: write the path of the PEM file (relative to the config file)", key, f)
+			}
+		}
+		if (t.Cert == "") != (t.Key == "") {
+			d.at("build.buildkitTLS", "build.buildkitTLS: cert and key go together: set both or neither")
+		}
 	}
 	check("build.builderImage", checkImageRef("build.builderImage", b.BuilderImage, false))
 	if b.GoProxy != "" {

@@ -24,14 +24,14 @@ import (
 // the BuildKit connection (made on first need: a run with nothing to build
 // never contacts BuildKit) and the image destination.
 type builder struct {
-	r      *Runner
-	s      *gitsync.Syncer
+	r *Runner
+	s *gitsync.Syncer
 	// compilers hold the BuildKit connections by address, made on first
 	// need: a run with nothing to build never contacts BuildKit.
 	compilers map[string]compileFunc
 	closers   []func() error
 	daemon    *build.Daemon
-	repo   *registry.Repository
+	repo      *registry.Repository
 }
 
 // runBuild runs the build stage for branches.
@@ -292,7 +292,11 @@ func (b *builder) connect(ctx context.Context, addr string) (compileFunc, error)
 		}
 		b.daemon, addr = d, d.Addr()
 	}
-	c, err := build.Connect(ctx, addr)
+	var copts []build.ConnectOption
+	if t := r.cfg.Build.BuildKitTLS; t != nil && strings.HasPrefix(addr, "tcp://") {
+		copts = append(copts, build.WithTLS(build.TLS{CA: t.CA, Cert: t.Cert, Key: t.Key, ServerName: t.ServerName}))
+	}
+	c, err := build.Connect(ctx, addr, copts...)
 	if err != nil {
 		return nil, err
 	}
