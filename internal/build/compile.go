@@ -35,7 +35,10 @@ type Result struct {
 // Platforms are solved concurrently in one BuildKit session. Progress is
 // rendered into progress (interactive if it is a terminal; nil for none).
 // A failed compile returns a *CompileError that quotes the compiler.
-func Compile(ctx context.Context, c *client.Client, spec Spec, outDir string, progress io.Writer) (*Result, error) {
+//
+// Each progress writer gets its own display, so a terminal can show the
+// interactive one while a log file gets plain lines.
+func Compile(ctx context.Context, c *client.Client, spec Spec, outDir string, progress ...io.Writer) (*Result, error) {
 	if c == nil {
 		return nil, errors.New("compile: no BuildKit client: call Connect or StartDaemon first")
 	}
@@ -81,11 +84,25 @@ func Compile(ctx context.Context, c *client.Client, spec Spec, outDir string, pr
 
 	tap := newStatusTap()
 	status := make(chan *client.SolveStatus)
-	shown := make(chan *client.SolveStatus)
+	var writers []io.Writer
+	for _, w := range progress {
+		if w != nil {
+			writers = append(writers, w)
+		}
+	}
+	if len(writers) == 0 {
+		writers = []io.Writer{nil} // one quiet display drains the stream
+	}
+	shown := make([]chan *client.SolveStatus, len(writers))
+	for i := range shown {
+		shown[i] = make(chan *client.SolveStatus, 16)
+	}
 	go tap.run(status, shown)
 
 	var eg errgroup.Group
-	eg.Go(func() error { return display(ctx, progress, shown) })
+	for i, w := range writers {
+		eg.Go(func() error { return display(ctx, w, shown[i]) })
+	}
 	var solveErr error
 	eg.Go(func() error {
 		_, solveErr = c.Build(ctx, opt, "hyperfork", buildFunc(spec), status)
@@ -99,8 +116,8 @@ func Compile(ctx context.Context, c *client.Client, spec Spec, outDir string, pr
 		}
 		return nil, fmt.Errorf("compile %s for %s: %w", spec.SourceDir, joinIDs(targets), err)
 	}
-	if displayErr != nil && progress != nil {
-		fmt.Fprintf(progress, "warning: progress display: %v\n", displayErr)
+	if displayErr != nil && writers[0] != nil {
+		fmt.Fprintf(writers[0], "warning: progress display: %v\n", displayErr)
 	}
 	return collect(staging, outDir, targets)
 }

@@ -37,13 +37,19 @@ func newStatusTap() *statusTap {
 	return &statusTap{steps: map[digest.Digest]*stepLog{}}
 }
 
-// run copies in to out until in is closed, then closes out. It never stops
-// reading early: BuildKit blocks if nobody drains the channel.
-func (t *statusTap) run(in <-chan *client.SolveStatus, out chan<- *client.SolveStatus) {
-	defer close(out)
+// run copies in to every out until in is closed, then closes them. It never
+// stops reading early: BuildKit blocks if nobody drains the channel.
+func (t *statusTap) run(in <-chan *client.SolveStatus, outs []chan *client.SolveStatus) {
+	defer func() {
+		for _, out := range outs {
+			close(out)
+		}
+	}()
 	for s := range in {
 		t.record(s)
-		out <- s
+		for _, out := range outs {
+			out <- s
+		}
 	}
 }
 

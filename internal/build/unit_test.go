@@ -151,7 +151,7 @@ func TestConnectUnreachable(t *testing.T) {
 func TestStatusTapQuotesTheCompiler(t *testing.T) {
 	tap := newStatusTap()
 	in, out := make(chan *client.SolveStatus), make(chan *client.SolveStatus, 10)
-	go tap.run(in, out)
+	go tap.run(in, []chan *client.SolveStatus{out})
 	failed, cancelled := digest.FromString("a"), digest.FromString("b")
 	in <- &client.SolveStatus{Vertexes: []*client.Vertex{{Digest: failed, Name: "[linux/amd64] go build ./cmd/x"}, {Digest: cancelled, Name: "[linux/arm64] go build ./cmd/x"}}}
 	in <- &client.SolveStatus{Logs: []*client.VertexLog{{Vertex: failed, Stream: 2, Data: []byte("# example.com/x\n./main.go:3:1: syntax error: non-declaration statement outside function body\n")}}}

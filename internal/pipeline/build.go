@@ -58,7 +58,7 @@ func (r *Runner) runBuild(ctx context.Context, rep *report.Report, branches []co
 }
 
 // compileFunc compiles on one BuildKit daemon.
-type compileFunc func(ctx context.Context, spec build.Spec, outDir string, progress io.Writer) (*build.Result, error)
+type compileFunc func(ctx context.Context, spec build.Spec, outDir string, progress ...io.Writer) (*build.Result, error)
 
 func (b *builder) close() {
 	for _, c := range b.closers {
@@ -181,9 +181,10 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 		spec.Hyperkube = spec.Hyperkube || img.Hyperkube
 	}
 	outDir := filepath.Join(r.store.Root(), "out", safeName(br.Name))
-	progress := io.MultiWriter(logw, r.progressOut())
 	r.log.Info("compiling", "branch", br.Name, "commit", short(commit), "version", version, "platforms", spec.Platforms)
-	res, err := b.compileAll(ctx, spec, outDir, progress)
+	// The log gets plain lines; the terminal, if there is one, BuildKit's
+	// interactive display.
+	res, err := b.compileAll(ctx, spec, outDir, logw, r.progressOut())
 	if err != nil {
 		fmt.Fprintf(logw, "\nerror: %v\n", err)
 		return nil, logPath, fmt.Errorf("compile %s at %s: %w", br.Name, short(commit), err)
@@ -225,7 +226,7 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 // native) daemons; the rest go to the default one. Each daemon writes only
 // its platforms' folders of outDir, so the result is the same as one local
 // build.
-func (b *builder) compileAll(ctx context.Context, spec build.Spec, outDir string, progress io.Writer) (*build.Result, error) {
+func (b *builder) compileAll(ctx context.Context, spec build.Spec, outDir string, progress ...io.Writer) (*build.Result, error) {
 	groups := map[string][]string{}
 	var order []string
 	for _, p := range spec.Platforms {
@@ -243,7 +244,7 @@ func (b *builder) compileAll(ctx context.Context, spec build.Spec, outDir string
 		}
 		sub := spec
 		sub.Platforms = groups[addr]
-		res, err := compile(ctx, sub, outDir, progress)
+		res, err := compile(ctx, sub, outDir, progress...)
 		if err != nil {
 			return nil, err
 		}
@@ -300,8 +301,8 @@ func (b *builder) connect(ctx context.Context, addr string) (compileFunc, error)
 	if err != nil {
 		return nil, err
 	}
-	compile := func(ctx context.Context, spec build.Spec, outDir string, progress io.Writer) (*build.Result, error) {
-		return build.Compile(ctx, c, spec, outDir, progress)
+	compile := func(ctx context.Context, spec build.Spec, outDir string, progress ...io.Writer) (*build.Result, error) {
+		return build.Compile(ctx, c, spec, outDir, progress...)
 	}
 	if b.compilers == nil {
 		b.compilers = map[string]compileFunc{}
@@ -365,12 +366,9 @@ func (r *Runner) notifyBuild(ctx context.Context, b *report.Branch) {
 }
 
 // progressOut is where BuildKit's progress display goes besides the log:
-// stderr, so stdout stays the summary.
+// stderr, so stdout stays the summary. nil: no display.
 func (r *Runner) progressOut() io.Writer {
-	if r.opts.Progress != nil {
-		return r.opts.Progress
-	}
-	return io.Discard
+	return r.opts.Progress
 }
 
 func tail(b []byte, n int) []byte {
