@@ -23,4 +23,3 @@ func Build(ctx context.Context) error { return run(ctx, "build") }
 
 // Release runs sync then build for every branch, skipping stages whose inputs did not change.
 func Release(ctx context.Context) error { return run(ctx, "release") }
-
