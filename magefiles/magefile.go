@@ -12,7 +12,7 @@ import (
 // Sync merges new upstream commits into every configured fork branch.
 func Sync(ctx context.Context) error { return run(ctx, "sync") }
 
-// Plan predicts what release would do (merged, up-to-date, conflict) and changes nothing.
+// Plan predicts what release would do (merge, conflict with paths, build or not) and changes nothing.
 func Plan(ctx context.Context) error { return run(ctx, "plan") }
 
 // Status prints a table per branch: heads, commits behind, carries, last results.

@@ -42,7 +42,33 @@ func (r *Runner) runSync(ctx context.Context, rep *report.Report, branches []con
 			r.recordSync(ctx, b, o)
 		}
 		r.printSync(b, o, dryRun)
+		if dryRun {
+			r.predictBuild(ctx, b)
+		}
 	}
+}
+
+// predictBuild says, for plan, whether the build stage would run: it does
+// when the fork head after sync is not the last commit the branch processed.
+func (r *Runner) predictBuild(ctx context.Context, b *report.Branch) {
+	if b.Sync == nil || b.Sync.Status == report.SyncError {
+		return
+	}
+	st, err := store.LoadBranch(ctx, r.store, b.Name)
+	if err != nil {
+		return
+	}
+	b.Build = &report.Build{Commit: b.Sync.ForkCommit, Platforms: r.cfg.Build.Platforms}
+	switch {
+	case b.Sync.Status == report.SyncMerged || b.Sync.Status == report.SyncCreated:
+		// The merge commit does not exist yet; whatever it is, it is new.
+		b.Build.Status, b.Build.Commit = report.BuildWouldBuild, ""
+	case st.Build.Commit == b.Sync.ForkCommit && !r.opts.Force:
+		b.Build.Status = report.BuildUpToDate
+	default:
+		b.Build.Status = report.BuildWouldBuild
+	}
+	fmt.Fprintf(r.out, "%s: build %s\n", b.Name, b.Build.Status)
 }
 
 // syncExit maps a sync status to the contract's exit code.

@@ -344,8 +344,8 @@ func TestPlanPredictsWithoutPushing(t *testing.T) {
 	if m := w.branch(rep, "master"); m.Sync.Status != report.SyncConflict || m.Sync.Conflicts[0].Path != "pkg/a.go" {
 		t.Fatalf("master: %+v", m.Sync)
 	}
-	if r := w.branch(rep, "release-1.0"); r.Sync.Status != report.SyncMerged {
-		t.Fatalf("release-1.0: %+v", r.Sync)
+	if r := w.branch(rep, "release-1.0"); r.Sync.Status != report.SyncMerged || r.Build == nil || r.Build.Status != report.BuildWouldBuild {
+		t.Fatalf("release-1.0: %+v %+v", r.Sync, r.Build)
 	}
 	if w.forkHead("master") != m0 || w.forkHead("release-1.0") != r0 || w.srv.Requests(gitserver.ReceivePack) != 0 {
 		t.Fatal("plan pushed")

@@ -70,14 +70,13 @@ type Branch struct {
 
 // Sync statuses.
 const (
-	SyncMerged     = "merged"
-	SyncUpToDate   = "up-to-date"
-	SyncConflict   = "conflict"
-	SyncError      = "error"
-	SyncSkipped    = "skipped"
-	SyncCreated    = "created"      // extension: the fork branch was created from upstream
-	SyncFastFwd    = "fast-forward" // extension: ff-only/merge that needed no merge commit
-	SyncWouldMerge = "would-merge"  // plan only
+	SyncMerged   = "merged"
+	SyncUpToDate = "up-to-date"
+	SyncConflict = "conflict"
+	SyncError    = "error"
+	SyncSkipped  = "skipped"
+	SyncCreated  = "created"      // extension: the fork branch was created from upstream
+	SyncFastFwd  = "fast-forward" // extension: ff-only/merge that needed no merge commit
 )
 
 // Sync is the sync stage's outcome.
@@ -117,6 +116,8 @@ const (
 	BuildUpToDate = "up-to-date"
 	BuildError    = "error"
 	BuildSkipped  = "skipped"
+	// BuildWouldBuild is plan's prediction (an extension of the contract).
+	BuildWouldBuild = "would-build"
 )
 
 // Build is the build stage's outcome.
