@@ -141,17 +141,16 @@ type BuildMemory struct {
 	// SelfPeakBefore is the same just before hyperfork first ran.
 	SelfPeakBefore uint64
 	// OursRSS and OursHeap are this process's resident set and live Go
-	// heap sampled while hyperfork's build ran; OursAlloc is what those
-	// calls allocated in total.
-	OursRSS, OursHeap, OursAlloc uint64
+	// heap sampled while hyperfork's build ran.
+	OursRSS, OursHeap uint64
 	// BuildKitd is buildkitd's own peak resident set (VmHWM): a separate
 	// process that hyperfork drives and does not count in SelfPeak.
 	BuildKitd uint64
 	// BuildKitChildren is the largest VmHWM of one process under
 	// buildkitd (runc, go, compile, link), sampled while hyperfork built.
 	BuildKitChildren uint64
-	// Host is the largest wait4 ru_maxrss of one host `go build`, which
-	// covers the compile and link processes it started and waited for.
+	// Host is the same for the host's `go build` processes and the
+	// compilers and linkers they start.
 	Host uint64
 }
 
@@ -177,6 +176,10 @@ type BuildResult struct {
 	Identical bool
 	// Memory is the peak memory seen.
 	Memory BuildMemory
+	// LoadBefore and LoadAfter are the load averages (1, 5, 15 minutes)
+	// before the first and after the last measurement: other work on the
+	// machine slows both sides, but not always alike.
+	LoadBefore, LoadAfter string
 	// Verified is true when every scenario's results were checked correct.
 	Verified bool
 }

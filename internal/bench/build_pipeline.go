@@ -42,16 +42,18 @@ func (bw *buildWorld) build(ctx context.Context, force bool) (*report.Report, ti
 
 	var d time.Duration
 	var code int
-	stop := bw.sampleBuildKit()
-	p, err := measure(func() error {
+	// buildkitd is this process's child, but its memory is its own; the
+	// compilers it runs are its descendants.
+	pid := bw.buildkitdPid()
+	p, kids, err := sampleWhile(true, func() uint64 { return descendantsPeak(pid) }, func() error {
 		start := time.Now()
 		c, err := pipeline.Main(ctx, "build", pipeline.Env{
 			Getenv: func(k string) string { return env[k] }, Stdout: logf, Stderr: logf, ModuleDir: bw.o.ModuleDir})
 		d, code = time.Since(start), c
 		return err
 	})
-	stop()
 	bw.ours.merge(p)
+	bw.bkKids = max(bw.bkKids, kids)
 	if err != nil || code != 0 {
 		return nil, d, fmt.Errorf("hyperfork build exited with code %d: %v\nthe end of its log %s:\n%s", code, err, bw.pipeLog, lastLines(bw.pipeLog, 30))
 	}

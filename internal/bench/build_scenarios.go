@@ -1,9 +1,13 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -15,7 +19,12 @@ import (
 // reported so that both produce the same binaries.
 func (bw *buildWorld) scenarios(ctx context.Context, res *BuildResult) error {
 	log, n := bw.o.Logger, len(bw.o.Platforms)
+	// Setup's garbage (generating, pushing the builder image) is not
+	// hyperfork's: collect it before the first sample.
+	runtime.GC()
+	debug.FreeOSMemory()
 	res.Memory.SelfPeakBefore = selfPeak()
+	res.LoadBefore = loadAverage()
 	res.Identical = true
 
 	// (a) cold: empty BuildKit cache (fresh daemon) against an empty GOCACHE.
@@ -108,13 +117,13 @@ func (bw *buildWorld) scenarios(ctx context.Context, res *BuildResult) error {
 	res.Timings = append(res.Timings, Timing{Name: name, Ours: ours, Plain: host,
 		Target: "same digest (go build: all cached, for reference)", Verified: res.SameDigest})
 
+	res.LoadAfter = loadAverage()
 	pid := bw.buildkitdPid()
 	res.Memory = BuildMemory{
 		SelfPeak:         selfPeak(),
 		SelfPeakBefore:   res.Memory.SelfPeakBefore,
 		OursRSS:          bw.ours.rss,
 		OursHeap:         bw.ours.heap,
-		OursAlloc:        bw.ours.alloc,
 		BuildKitd:        procStatusKB(pid, "VmHWM:"),
 		BuildKitChildren: bw.bkKids,
 		Host:             bw.hostRSS,
@@ -152,36 +161,43 @@ func (bw *buildWorld) buildExpect(ctx context.Context, scenario string, force bo
 // was made from and hyperfork's flags, and returns the wall time of the
 // whole.
 func (bw *buildWorld) hostBuild(ctx context.Context, scenario, version string) (time.Duration, error) {
-	var d time.Duration
-	_, err := measure(func() error {
-		start := time.Now()
-		errs := make(chan error, len(bw.o.Platforms))
-		rss := make(chan uint64, len(bw.o.Platforms))
-		for _, p := range bw.o.Platforms {
-			go func() {
-				goos, goarch, _ := goosArch(p) // validated by withDefaults
-				args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags=" + hostLDFlags(version),
-					"-o", filepath.Join(bw.hostOut, goos+"_"+goarch) + "/"}
-				for _, c := range projectCommands {
-					args = append(args, "./cmd/"+c)
-				}
-				_, r, err := bw.runRSS(ctx, bw.src, bw.hostEnv(goos, goarch), bw.goBin, args...)
-				rss <- r
-				errs <- err
-			}()
+	type run struct {
+		cmd *exec.Cmd
+		out bytes.Buffer
+		err error
+	}
+	runs := make([]*run, len(bw.o.Platforms))
+	start := time.Now()
+	var pids []int
+	for i, p := range bw.o.Platforms {
+		goos, goarch, _ := goosArch(p) // validated by withDefaults
+		args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags=" + hostLDFlags(version),
+			"-o", filepath.Join(bw.hostOut, goos+"_"+goarch) + "/"}
+		for _, c := range projectCommands {
+			args = append(args, "./cmd/"+c)
 		}
-		var first error
-		for range bw.o.Platforms {
-			bw.hostRSS = max(bw.hostRSS, <-rss)
-			if err := <-errs; err != nil && first == nil {
-				first = err
+		r := &run{cmd: exec.CommandContext(ctx, bw.goBin, args...)}
+		r.cmd.Dir, r.cmd.Env = bw.src, bw.hostEnv(goos, goarch)
+		r.cmd.Stdout, r.cmd.Stderr = &r.out, &r.out
+		if r.err = r.cmd.Start(); r.err == nil {
+			pids = append(pids, r.cmd.Process.Pid)
+		}
+		runs[i] = r
+	}
+	_, peak, _ := sampleWhile(false, func() uint64 { return treePeak(pids) }, func() error {
+		for _, r := range runs {
+			if r.err == nil {
+				r.err = r.cmd.Wait()
 			}
 		}
-		d = time.Since(start)
-		return first
+		return nil
 	})
-	if err != nil {
-		return d, fmt.Errorf("%s: host go build: %w", scenario, err)
+	d := time.Since(start)
+	bw.hostRSS = max(bw.hostRSS, peak)
+	for i, r := range runs {
+		if r.err != nil {
+			return d, fmt.Errorf("%s: host go build for %s: %s: %w\n%s", scenario, bw.o.Platforms[i], r.cmd, r.err, bytes.TrimSpace(r.out.Bytes()))
+		}
 	}
 	return d, nil
 }
@@ -199,31 +215,6 @@ func (bw *buildWorld) hostEnv(goos, goarch string) []string {
 	return append(env, "GOROOT="+filepath.Dir(filepath.Dir(bw.goBin)), "GOCACHE="+bw.hostCache,
 		"GOMODCACHE="+filepath.Join(bw.o.WorkDir, "host", "gomodcache"), "GOENV=off", "GOFLAGS=",
 		"GOTOOLCHAIN=local", "GOPROXY=off", "GOWORK=off", "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
-}
-
-// sampleBuildKit samples the peak resident set of buildkitd's descendants
-// (runc and the Go compilers it runs) until the returned function is
-// called: they are not this process's and measure does not see them apart
-// from buildkitd.
-func (bw *buildWorld) sampleBuildKit() (stop func()) {
-	pid := bw.buildkitdPid()
-	done, exited := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(exited)
-		t := time.NewTicker(sampleInterval)
-		defer t.Stop()
-		for {
-			if pid > 0 {
-				bw.bkKids = max(bw.bkKids, descendantsPeak(pid))
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() { close(done); <-exited }
 }
 
 // digestOf returns the sha256:… part of an image reference, or "".

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hyperfork/hyperfork/internal/build"
@@ -36,8 +35,8 @@ type buildWorld struct {
 	hostOut   string // the host's binaries, <os>_<arch>/ each
 	daemon    *build.Daemon
 	stopReg   func()
-	commits   int // commits made so far, to date the next one
-	ours      peaks
+	commits   int    // commits made so far, to date the next one
+	ours      peaks  // this process, sampled while hyperfork built
 	bkKids    uint64 // BuildMemory.BuildKitChildren
 	hostRSS   uint64 // BuildMemory.Host
 }
@@ -223,16 +222,8 @@ func (bw *buildWorld) git(ctx context.Context, dir string, args ...string) (stri
 	return bw.run(ctx, dir, gitEnv(), "git", args...)
 }
 
-// run runs a command and returns its trimmed stdout.
+// run runs a command in dir with env and returns its trimmed stdout.
 func (bw *buildWorld) run(ctx context.Context, dir string, env []string, name string, args ...string) (string, error) {
-	out, _, err := bw.runRSS(ctx, dir, env, name, args...)
-	return out, err
-}
-
-// runRSS is run that also returns the command's wait4 ru_maxrss: the
-// largest of its own peak and those of the processes it waited for, such as
-// the compilers `go build` starts.
-func (bw *buildWorld) runRSS(ctx context.Context, dir string, env []string, name string, args ...string) (string, uint64, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir, cmd.Env = dir, env
 	var stdout, stderr bytes.Buffer
@@ -240,16 +231,10 @@ func (bw *buildWorld) runRSS(ctx context.Context, dir string, env []string, name
 	start := time.Now()
 	err := cmd.Run()
 	bw.o.Logger.Debug("ran", "cmd", name+" "+strings.Join(args, " "), "took", time.Since(start))
-	var rss uint64
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			rss = uint64(ru.Maxrss) * 1024
-		}
-	}
 	if err != nil {
-		return "", rss, fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		return "", fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
-	return strings.TrimSpace(stdout.String()), rss, nil
+	return strings.TrimSpace(stdout.String()), nil
 }
 
 // moduleRoot returns hyperfork's module folder: dir, else the working

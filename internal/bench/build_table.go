@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 )
@@ -16,6 +17,7 @@ func printBuild(w io.Writer, r *BuildResult) {
 	fmt.Fprintf(w, "  project:   %d packages x %d files x %d functions and types, commands %s; %d lines, %s of Go; standard library only\n",
 		o.Packages, o.Files, o.Funcs, "cmd/"+strings.Join(projectCommands, ", cmd/"), r.Lines, mib(uint64(r.Bytes)))
 	fmt.Fprintf(w, "  platforms: %s, cross-compiled with CGO_ENABLED=0\n", strings.Join(o.Platforms, ", "))
+	fmt.Fprintf(w, "  machine:   %d CPUs; load average %s before the first measurement, %s after the last\n", runtime.NumCPU(), r.LoadBefore, r.LoadAfter)
 	fmt.Fprintf(w, "  setup, not measured: project and repositories %s, Go builder image pushed to a loopback registry %s, fresh buildkitd started %s\n\n",
 		secs(r.Generate), secs(r.PushBuilder), secs(r.StartDaemon))
 
@@ -55,14 +57,13 @@ func printBuild(w io.Writer, r *BuildResult) {
 	fmt.Fprintf(tw, "  the same, before hyperfork first ran\t%s\n", mib(m.SelfPeakBefore))
 	fmt.Fprintf(tw, "  resident set sampled while hyperfork's builds ran (VmRSS)\t%s\n", mib(m.OursRSS))
 	fmt.Fprintf(tw, "  Go heap objects sampled while hyperfork's builds ran\t%s\n", mib(m.OursHeap))
-	fmt.Fprintf(tw, "  Go bytes allocated by all hyperfork builds together\t%s\n", mib(m.OursAlloc))
 	fmt.Fprintf(tw, "buildkitd, its own peak RSS (VmHWM), a separate process\t%s\n", mibOrDash(m.BuildKitd))
 	fmt.Fprintf(tw, "largest process under buildkitd (go, compile, link), VmHWM sampled\t%s\n", mibOrDash(m.BuildKitChildren))
-	fmt.Fprintf(tw, "largest host go build with its compilers, wait4 ru_maxrss\t%s\n", mib(m.Host))
+	fmt.Fprintf(tw, "largest host process (go, compile, link), VmHWM sampled\t%s\n", mibOrDash(m.Host))
 	tw.Flush()
 	fmt.Fprintf(w, "  \"this process\" runs hyperfork in-process (see the sync benchmark); buildkitd is the daemon it started, which does the\n")
-	fmt.Fprintf(w, "    compiling in its own processes: neither is counted in this process's peak. Processes under buildkitd are read from\n")
-	fmt.Fprintf(w, "    /proc every %s.\n", sampleInterval)
+	fmt.Fprintf(w, "    compiling in its own processes: neither is counted in this process's peak. The loopback registry runs in this\n")
+	fmt.Fprintf(w, "    process too, with blobs streamed to and from files. Other processes' VmHWM is read from /proc every %s on both sides.\n", buildSampleInterval)
 }
 
 func yesNo(b bool) string {

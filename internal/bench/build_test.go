@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/hyperfork/hyperfork/internal/testutil/gitfixture"
 )
 
 // needBuildKit skips (fails under CI=true) when buildkitd cannot run here.
@@ -34,12 +32,43 @@ func needBuildKit(t testing.TB) {
 	t.Skip(reason)
 }
 
+// BenchmarkBuild runs the build benchmark at its default size (or as the
+// HYPERFORK_BENCH_BUILD_* variables say) and prints its table:
+//
+//	go test -run '^$' -bench Build -benchtime 1x ./internal/bench/
+//
+// It reports the ratios as metrics; go's own ns/op is the whole run and
+// means little.
+func BenchmarkBuild(b *testing.B) {
+	needBuildKit(b)
+	opts, err := BuildOptionsFromEnv(os.Getenv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts.ModuleDir = "../.."
+	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
+	for b.Loop() {
+		res, err := Build(b.Context(), os.Stdout, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !res.Verified {
+			b.Fatal("results not verified")
+		}
+		for _, t := range res.Timings {
+			if t.Plain > 0 {
+				b.ReportMetric(t.Ratio(), "ratio-"+metricName(t.Name))
+			}
+		}
+		b.ReportMetric(float64(res.Memory.SelfPeak)/(1<<20), "peak-MiB")
+	}
+}
+
 // TestBuildBenchSmall runs the whole build benchmark on a tiny project and
 // checks that every scenario's results were verified and the table
 // printed. It asserts nothing about timings: those depend on the machine.
 func TestBuildBenchSmall(t *testing.T) {
 	needBuildKit(t)
-	gitfixture.Isolate(t)
 	var out bytes.Buffer
 	res, err := Build(context.Background(), &out, BuildOptions{
 		WorkDir: t.TempDir(), Packages: 3, Files: 1, Funcs: 2, Runs: 1, ModuleDir: "../..",

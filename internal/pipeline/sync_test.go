@@ -250,7 +250,9 @@ func TestLeaseRefusesWhenForkMovesDuringRun(t *testing.T) {
 func TestUnreachableUpstreamAndWrongCredentials(t *testing.T) {
 	w := newWorld(t)
 	before := w.forkHead("master")
-	w.upURL = gitserver.ClosedURL(t)
+	// Port 1: nothing listens there, and unlike a freed ephemeral port no
+	// other test server can take it meanwhile.
+	w.upURL = "http://127.0.0.1:1/upstream.git"
 	code, rep, out := w.run("sync")
 	if code != report.ExitFailed || !strings.Contains(w.branch(rep, "master").Error, "unreachable") {
 		t.Fatalf("unreachable: exit %d\n%s", code, out)

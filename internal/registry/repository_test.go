@@ -3,7 +3,6 @@ package registry_test
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -226,14 +225,11 @@ func TestRefusingRegistry(t *testing.T) {
 }
 
 func TestUnreachableRegistry(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := l.Addr().String()
-	l.Close()
+	// Port 1: nothing listens there, and unlike a freed ephemeral port no
+	// server started by a parallel test can take it.
+	host := "127.0.0.1:1"
 	r := open(t, registry.Options{Ref: host + "/hyperkube"})
-	_, err = r.PushCandidate(context.Background(), pack(t), "hyperkube", "main", commit)
+	_, err := r.PushCandidate(context.Background(), pack(t), "hyperkube", "main", commit)
 	t.Log(err)
 	if !errors.Is(err, registry.ErrUnreachable) || !strings.Contains(err.Error(), host) {
 		t.Fatalf("err = %v, want ErrUnreachable naming %s", err, host)

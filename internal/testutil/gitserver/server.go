@@ -9,7 +9,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -187,15 +186,9 @@ func (s *Server) BeforeReceivePack(fn func()) {
 // "connection refused" instead of hanging until a timeout.
 func ClosedURL(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("gitserver: %v", err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatalf("gitserver: %v", err)
-	}
-	return "http://" + addr + "/closed.git"
+	// Port 1 (tcpmux) is privileged and unused: unlike an ephemeral port
+	// that was free a moment ago, no server of a parallel test can take it.
+	return "http://127.0.0.1:1/closed.git"
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
