@@ -1,13 +1,17 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"debug/elf"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,7 +42,11 @@ func (bw *buildWorld) build(ctx context.Context, force bool) (*report.Report, ti
 		return nil, 0, fmt.Errorf("pipeline log: %w", err)
 	}
 	defer logf.Close()
-	fmt.Fprintf(logf, "\n=== hyperfork build, HYPERFORK_FORCE=%s\n", env["HYPERFORK_FORCE"])
+	offset, err := logf.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, 0, fmt.Errorf("pipeline log: %w", err)
+	}
+	fmt.Fprintf(logf, "\n=== %s hyperfork build, HYPERFORK_FORCE=%s\n", time.Now().UTC().Format(time.RFC3339Nano), env["HYPERFORK_FORCE"])
 
 	var d time.Duration
 	var code int
@@ -54,6 +62,7 @@ func (bw *buildWorld) build(ctx context.Context, force bool) (*report.Report, ti
 	})
 	bw.ours.merge(p)
 	bw.bkKids = max(bw.bkKids, kids)
+	bw.lastGoBuild = goBuildStep(bw.pipeLog, offset)
 	if err != nil || code != 0 {
 		return nil, d, fmt.Errorf("hyperfork build exited with code %d: %v\nthe end of its log %s:\n%s", code, err, bw.pipeLog, lastLines(bw.pipeLog, 30))
 	}
@@ -66,6 +75,41 @@ func (bw *buildWorld) build(ctx context.Context, force bool) (*report.Report, ti
 		return nil, d, fmt.Errorf("hyperfork build report %s: %w", bw.report, err)
 	}
 	return &rep, d, nil
+}
+
+// Lines of BuildKit's plain progress output: a step's name, and its end.
+var (
+	goBuildVertex = regexp.MustCompile(`^#(\d+) \[[^\]]+\] go build `)
+	vertexDone    = regexp.MustCompile(`^#(\d+) DONE ([0-9.]+)s$`)
+)
+
+// goBuildStep reads BuildKit's progress in the log from offset on and
+// returns the longest `go build` step of the platforms: the compile itself,
+// as BuildKit timed it. It is 0 when the steps were cached or not run.
+func goBuildStep(logPath string, offset int64) time.Duration {
+	f, err := os.Open(logPath)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return 0
+	}
+	steps := map[string]bool{}
+	var longest time.Duration
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if m := goBuildVertex.FindStringSubmatch(line); m != nil {
+			steps[m[1]] = true
+		} else if m := vertexDone.FindStringSubmatch(line); m != nil && steps[m[1]] {
+			if secs, err := strconv.ParseFloat(m[2], 64); err == nil {
+				longest = max(longest, time.Duration(secs*float64(time.Second)))
+			}
+		}
+	}
+	return longest
 }
 
 // machines are the ELF machines of the platforms checked by name.

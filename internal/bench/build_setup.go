@@ -28,7 +28,6 @@ type buildWorld struct {
 	config    string // hyperfork's branches.yaml
 	report    string // HYPERFORK_REPORT
 	pipeLog   string // hyperfork's stdout and stderr, BuildKit's progress included
-	host      string // loopback registry
 	repo      string // publish.registry
 	goBin     string // the host's go, the toolchain the builder image was made from
 	hostCache string // the host's GOCACHE, empty before the cold build
@@ -39,6 +38,8 @@ type buildWorld struct {
 	ours      peaks  // this process, sampled while hyperfork built
 	bkKids    uint64 // BuildMemory.BuildKitChildren
 	hostRSS   uint64 // BuildMemory.Host
+	// lastGoBuild is BuildTiming.GoBuild of the last hyperfork build.
+	lastGoBuild time.Duration
 }
 
 // setupBuild makes the world. On error it returns what it made so far, for
@@ -85,7 +86,7 @@ func setupBuild(ctx context.Context, o BuildOptions, res *BuildResult) (*buildWo
 	if err != nil {
 		return nil, err
 	}
-	bw.host, bw.stopReg, bw.repo = host, stop, host+"/bench/project"
+	bw.stopReg, bw.repo = stop, host+"/bench/project"
 	log.Info("pushing the Go builder image", "registry", host, "goroot", goroot)
 	start = time.Now()
 	builder, err := ocitest.PushGoBuilderImageTo(host)

@@ -89,6 +89,9 @@ func TestBuildBenchSmall(t *testing.T) {
 			t.Errorf("scenario %q: %+v", tm.Name, tm)
 		}
 	}
+	if res.Timings[0].GoBuild <= 0 || res.Timings[1].GoBuild != 0 {
+		t.Errorf("go build inside BuildKit: cold %v, no-op %v", res.Timings[0].GoBuild, res.Timings[1].GoBuild)
+	}
 	if digestOf(res.ColdImage) == "" || digestOf(res.ColdImage) == digestOf(res.Image) || res.ForcedImage != res.Image {
 		t.Errorf("images: cold %s, changed %s, forced %s", res.ColdImage, res.Image, res.ForcedImage)
 	}
@@ -175,4 +178,36 @@ func TestGeneratedProject(t *testing.T) {
 		t.Fatalf("the edit changed %d lines of %s, want 1", diff, rel)
 	}
 	run("go", "vet", "./...")
+}
+
+func TestGoBuildStep(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "pipeline.log")
+	old := "#4 [linux/amd64] go build ./cmd/a\n#4 DONE 99.0s\n"
+	cur := `#3 source tree
+#3 DONE 0.2s
+
+#4 [linux/arm64] go build ./cmd/a ./cmd/b ./cmd/c
+#4 ...
+
+#5 [linux/amd64] go build ./cmd/a ./cmd/b ./cmd/c
+#5 DONE 41.8s
+
+#4 [linux/arm64] go build ./cmd/a ./cmd/b ./cmd/c
+#4 DONE 42.4s
+
+#6 exporting to client directory
+#6 DONE 50.3s
+`
+	if err := os.WriteFile(log, []byte(old+cur), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if d := goBuildStep(log, int64(len(old))); d.Seconds() != 42.4 {
+		t.Fatalf("goBuildStep = %v, want 42.4s", d)
+	}
+	if err := os.WriteFile(log, []byte("#4 [linux/amd64] go build ./cmd/a\n#4 CACHED\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if d := goBuildStep(log, 0); d != 0 {
+		t.Fatalf("goBuildStep of cached steps = %v, want 0", d)
+	}
 }
