@@ -10,13 +10,29 @@ import (
 	"github.com/hyperfork/hyperfork/internal/bench"
 )
 
-// Bench measures sync against plain git on a generated 20,000-commit repository and prints ratios and peak memory.
+// Bench measures sync against plain git and build against a host go build, and prints ratios (HYPERFORK_BENCH=sync|build picks one).
 func Bench(ctx context.Context) error {
-	o, err := bench.SyncOptionsFromEnv(os.Getenv)
-	if err != nil {
-		return err
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	which := os.Getenv("HYPERFORK_BENCH")
+	if which == "" || which == "sync" {
+		o, err := bench.SyncOptionsFromEnv(os.Getenv)
+		if err != nil {
+			return err
+		}
+		o.Logger = log
+		if _, err := bench.Sync(ctx, os.Stdout, o); err != nil {
+			return err
+		}
 	}
-	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	_, err = bench.Sync(ctx, os.Stdout, o)
-	return err
+	if which == "" || which == "build" {
+		o, err := bench.BuildOptionsFromEnv(os.Getenv)
+		if err != nil {
+			return err
+		}
+		o.Logger = log
+		if _, err := bench.Build(ctx, os.Stdout, o); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/hyperfork/hyperfork/internal/exec"
 )
 
 // EnsureCommit makes sure the mirror holds the fork commit of branch,
@@ -101,47 +99,9 @@ func (g *Git) CommitTime(ctx context.Context, commit string) (time.Time, error) 
 	return time.Unix(sec, 0).UTC(), nil
 }
 
-// Export writes the tree of commit into dir, without .git, replacing what
-// was there. A marker file makes a second export of the same commit free.
-func (g *Git) Export(ctx context.Context, commit, dir string) error {
-	marker := filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".commit")
-	if b, err := os.ReadFile(marker); err == nil && strings.TrimSpace(string(b)) == commit {
-		if _, err := os.Stat(dir); err == nil {
-			return nil
-		}
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("clear source folder %s: %w", dir, err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create source folder %s: %w", dir, err)
-	}
-	pr, pw := io.Pipe()
-	errc := make(chan error, 1)
-	go func() {
-		_, err := exec.Run(ctx, exec.Cmd{Name: "git", Args: []string{"-C", g.Dir, "archive", "--format=tar", commit},
-			Env: g.baseEnv(), Stdout: pw, Redactor: g.Redactor})
-		pw.CloseWithError(err)
-		errc <- err
-	}()
-	xerr := untar(pr, dir)
-	if xerr == nil {
-		// git pads the archive past the end-of-archive marker; read it so
-		// git does not fail writing to a closed pipe.
-		_, xerr = io.Copy(io.Discard, pr)
-	}
-	pr.CloseWithError(xerr)
-	if err := <-errc; err != nil {
-		return fmt.Errorf("export commit %s: %w", short(commit), err)
-	}
-	if xerr != nil {
-		return fmt.Errorf("export commit %s into %s: %w", short(commit), dir, xerr)
-	}
-	return os.WriteFile(marker, []byte(commit+"\n"), 0o644)
-}
-
 // untar extracts a git archive stream. git archive writes regular files,
-// directories and symlinks only, with times set to the commit's.
+// directories and symlinks only, with times set to the commit's. A path
+// that exists is replaced (its type may have changed).
 func untar(r io.Reader, dir string) error {
 	tr := tar.NewReader(r)
 	for {
@@ -166,11 +126,17 @@ func untar(r io.Reader, dir string) error {
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				return err
 			}
+			if err := removeFile(p); err != nil {
+				return err
+			}
 			if err := os.Symlink(h.Linkname, p); err != nil {
 				return err
 			}
 		case tar.TypeReg:
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return err
+			}
+			if err := removeFile(p); err != nil {
 				return err
 			}
 			f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(h.Mode)&0o777)
@@ -189,4 +155,12 @@ func untar(r io.Reader, dir string) error {
 			}
 		}
 	}
+}
+
+// removeFile removes a file or symlink at p if there is one.
+func removeFile(p string) error {
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }

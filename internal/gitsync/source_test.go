@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hyperfork/hyperfork/internal/testutil/gitfixture"
@@ -53,4 +54,66 @@ func TestDescribeExportAndCommitTime(t *testing.T) {
 	if !fi.ModTime().Equal(when) {
 		t.Fatalf("file time %v, commit time %v", fi.ModTime(), when)
 	}
+}
+
+func TestExportIsIncremental(t *testing.T) {
+	r := gitfixture.Init(t, filepath.Join(t.TempDir(), "repo"))
+	one := r.Commit(t, "one", map[string]string{"a.txt": "1\n", "b.txt": "b\n", "keep/k.txt": "k\n", "gone/only.txt": "x\n", "*.go": "glob\n"})
+	two := r.Commit(t, "two", map[string]string{"a.txt": "2\n", "b.txt": gitfixture.Delete, "gone/only.txt": gitfixture.Delete, "c/d.txt": "d\n", "*.go": "glob2\n"})
+	g := &Git{Dir: r.Dir}
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "src")
+	if err := g.Export(ctx, one, dir); err != nil {
+		t.Fatal(err)
+	}
+	keep, _ := os.Stat(filepath.Join(dir, "keep/k.txt"))
+	a1, _ := os.Stat(filepath.Join(dir, "a.txt"))
+	if err := g.Export(ctx, two, dir); err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[string]string{"a.txt": "2\n", "c/d.txt": "d\n", "keep/k.txt": "k\n", "*.go": "glob2\n"} {
+		if b, err := os.ReadFile(filepath.Join(dir, f)); err != nil || string(b) != want {
+			t.Fatalf("%s = %q, %v; want %q", f, b, err, want)
+		}
+	}
+	for _, f := range []string{"b.txt", "gone"} {
+		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
+			t.Fatalf("%s survived its deletion", f)
+		}
+	}
+	keep2, _ := os.Stat(filepath.Join(dir, "keep/k.txt"))
+	a2, _ := os.Stat(filepath.Join(dir, "a.txt"))
+	if !keep2.ModTime().Equal(keep.ModTime()) {
+		t.Fatal("an unchanged file was rewritten")
+	}
+	if !a2.ModTime().After(a1.ModTime()) {
+		t.Fatalf("a changed file of the same size kept its time %v", a2.ModTime())
+	}
+	// The same tree as a fresh export.
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	if err := g.Export(ctx, two, fresh); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := listTree(t, dir), listTree(t, fresh); a != b {
+		t.Fatalf("incremental export differs from a fresh one:\n%s\n---\n%s", a, b)
+	}
+}
+
+func listTree(t *testing.T, root string) string {
+	t.Helper()
+	var out []string
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		line := rel + " " + fi.Mode().String()
+		if fi.Mode().IsRegular() {
+			b, _ := os.ReadFile(p)
+			line += " " + string(b)
+		}
+		out = append(out, line)
+		return nil
+	})
+	return strings.Join(out, "\n")
 }
