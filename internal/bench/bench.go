@@ -10,13 +10,10 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -78,39 +75,20 @@ const (
 // unset ones keep their defaults. Every malformed value is reported.
 func SyncOptionsFromEnv(getenv func(string) string) (SyncOptions, error) {
 	var o SyncOptions
-	var errs []error
-	num := func(name string, dst *int) {
-		v := strings.TrimSpace(getenv(name))
-		if v == "" {
-			return
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			errs = append(errs, fmt.Errorf("%s=%q: write a positive whole number", name, v))
-			return
-		}
-		*dst = n
-	}
+	e := &envReader{getenv: getenv}
+	num := e.num
 	num(EnvCommits, &o.Commits)
 	num(EnvFiles, &o.Files)
 	num(EnvCarries, &o.Carries)
 	num(EnvNewCommits, &o.NewCommits)
 	num(EnvRuns, &o.Runs)
 	o.WorkDir = getenv(EnvWorkDir)
-	for _, b := range strings.Split(getenv(EnvBranches), ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			o.Branches = append(o.Branches, b)
-		}
-	}
-	return o, errors.Join(errs...)
+	o.Branches = e.list(EnvBranches)
+	return o, e.err()
 }
 
 func (o SyncOptions) withDefaults() (SyncOptions, error) {
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
+	def := orDefault
 	def(&o.Commits, DefaultCommits)
 	def(&o.Files, DefaultFiles)
 	def(&o.Carries, DefaultCarries)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -68,38 +67,19 @@ const (
 // reported.
 func BuildOptionsFromEnv(getenv func(string) string) (BuildOptions, error) {
 	var o BuildOptions
-	var errs []error
-	num := func(name string, dst *int) {
-		v := strings.TrimSpace(getenv(name))
-		if v == "" {
-			return
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			errs = append(errs, fmt.Errorf("%s=%q: write a positive whole number", name, v))
-			return
-		}
-		*dst = n
-	}
+	e := &envReader{getenv: getenv}
+	num := e.num
 	num(EnvBuildPackages, &o.Packages)
 	num(EnvBuildFiles, &o.Files)
 	num(EnvBuildFuncs, &o.Funcs)
 	num(EnvBuildRuns, &o.Runs)
 	o.WorkDir = getenv(EnvBuildWorkDir)
-	for _, p := range strings.Split(getenv(EnvBuildPlatforms), ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			o.Platforms = append(o.Platforms, p)
-		}
-	}
-	return o, errors.Join(errs...)
+	o.Platforms = e.list(EnvBuildPlatforms)
+	return o, e.err()
 }
 
 func (o BuildOptions) withDefaults() (BuildOptions, error) {
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
+	def := orDefault
 	def(&o.Packages, DefaultBuildPackages)
 	def(&o.Files, DefaultBuildFiles)
 	def(&o.Funcs, DefaultBuildFuncs)
