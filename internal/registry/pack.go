@@ -33,6 +33,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/hyperfork/hyperfork/internal/config"
 	hfexec "github.com/hyperfork/hyperfork/internal/exec"
 )
@@ -114,9 +116,10 @@ func Pack(ctx context.Context, spec PackSpec) (Index, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 
-	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	plats := make([]*v1.Platform, len(spec.Platforms))
+	dirs := make([]string, len(spec.Platforms))
 	seen := map[string]bool{}
-	for _, ps := range spec.Platforms {
+	for i, ps := range spec.Platforms {
 		p, err := parsePlatform(ps)
 		if err != nil {
 			return nil, fmt.Errorf("pack image %s: %w", img.Name, err)
@@ -125,19 +128,42 @@ func Pack(ctx context.Context, spec PackSpec) (Index, error) {
 			return nil, fmt.Errorf("pack image %s: platform %s is listed twice: %w", img.Name, ps, ErrInvalid)
 		}
 		seen[p.String()] = true
-		dir, err := platformDir(spec.BinDir, *p, len(spec.Platforms) == 1, bins)
-		if err != nil {
+		if dirs[i], err = platformDir(spec.BinDir, *p, len(spec.Platforms) == 1, bins); err != nil {
 			return nil, fmt.Errorf("pack image %s for %s: %w", img.Name, p, err)
 		}
-		m, err := packPlatform(ctx, spec, *p, dir, bins, created, ann)
+		plats[i] = p
+	}
+	// Platforms pack in parallel: hashing and compressing the binaries is
+	// the cost, and it is per platform. The index keeps the given order.
+	manifests := make([]v1.Image, len(plats))
+	errs := make([]error, len(plats))
+	var g errgroup.Group
+	for i, p := range plats {
+		g.Go(func() error {
+			m, err := packPlatform(ctx, spec, *p, dirs[i], bins, created, ann)
+			if err != nil {
+				errs[i] = err
+				return nil
+			}
+			d, _ := m.Digest()
+			log.Info("packed image", "image", img.Name, "platform", p.String(), "digest", d.String())
+			manifests[i] = m
+			return nil
+		})
+	}
+	_ = g.Wait()
+	// The first platform's error in the given order, so the message does
+	// not depend on which goroutine lost the race.
+	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
-		d, _ := m.Digest()
-		log.Info("packed image", "image", img.Name, "platform", p.String(), "digest", d.String())
+	}
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	for i, m := range manifests {
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
 			Add:        m,
-			Descriptor: v1.Descriptor{MediaType: types.OCIManifestSchema1, Platform: p},
+			Descriptor: v1.Descriptor{MediaType: types.OCIManifestSchema1, Platform: plats[i]},
 		})
 	}
 	out := mutate.Annotations(idx, ann).(v1.ImageIndex)
