@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/hyperfork/hyperfork/internal/notify"
 	"github.com/hyperfork/hyperfork/internal/report"
+	"github.com/hyperfork/hyperfork/internal/store"
 	"github.com/hyperfork/hyperfork/internal/testutil/gitfixture"
 	"github.com/hyperfork/hyperfork/internal/testutil/gitserver"
 )
@@ -377,4 +379,28 @@ func TestStatusShowsCarriesAlreadyUpstream(t *testing.T) {
 		t.Fatalf("status row %v\n%s", fields, out)
 	}
 	_ = rep
+}
+
+func TestLockedBranchExitsFive(t *testing.T) {
+	w := newWorld(t)
+	w.upstreamCommit("release-1.0", "upstream: docs", map[string]string{"docs/x.md": "z\n"})
+	st, err := store.NewDir(filepath.Join(w.dir, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := st.Lock(context.Background(), "branch-master")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	code, rep, out := w.run("sync")
+	if code != report.ExitLocked {
+		t.Fatalf("exit %d, want 5\n%s", code, out)
+	}
+	if m := w.branch(rep, "master"); m.ExitCode != report.ExitLocked || !strings.Contains(m.Error, "lock") {
+		t.Fatalf("master: %+v", m)
+	}
+	if r := w.branch(rep, "release-1.0"); r.Sync == nil || r.Sync.Status != report.SyncMerged {
+		t.Fatalf("the free branch did not sync: %+v", r)
+	}
 }
