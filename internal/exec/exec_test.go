@@ -11,11 +11,11 @@ func TestRedactor(t *testing.T) {
 	r := NewRedactor("tok-1234567890", "ab") // "ab" is too short to hide safely
 	for in, want := range map[string]string{
 		"fatal: https://user:tok-1234567890@example.com/k.git": "fatal: https://[REDACTED]@example.com/k.git",
-		"token tok-1234567890 leaked":                         "token [REDACTED] leaked",
-		"https://x-access-token:secret@github.com/a/b":        "https://[REDACTED]@github.com/a/b",
-		"Authorization: Basic eC1hY2Nlc3M6c2VjcmV0":           "Authorization: Basic [REDACTED]",
-		"ssh://git@github.com/a/b.git":                        "ssh://git@github.com/a/b.git",
-		"about abc":                                           "about abc",
+		"token tok-1234567890 leaked":                          "token [REDACTED] leaked",
+		"https://x-access-token:secret@github.com/a/b":         "https://[REDACTED]@github.com/a/b",
+		"Authorization: Basic eC1hY2Nlc3M6c2VjcmV0":            "Authorization: Basic [REDACTED]",
+		"ssh://git@github.com/a/b.git":                         "ssh://git@github.com/a/b.git",
+		"about abc":                                            "about abc",
 	} {
 		if got := r.String(in); got != want {
 			t.Errorf("String(%q) = %q, want %q", in, got, want)
