@@ -20,7 +20,7 @@ import (
 // checks every way of calling it, next to a stand-in binary.
 func TestHyperkubeDispatcher(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("go not on PATH")
+		skipOrFail(t, "go is not on PATH")
 	}
 	ctx := context.Background()
 	src, bin := t.TempDir(), t.TempDir()
