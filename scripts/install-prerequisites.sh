@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what hyperfork's tests and its embedded buildkitd need on a
-# Debian machine: git 2.38+ (merge-tree --write-tree) and runc. Idempotent.
+# Debian machine: git 2.38+ (merge-tree --write-tree), runc, and sshd for
+# the test of sync over SSH. Idempotent.
 set -euo pipefail
 
 need=()
 command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v git >/dev/null 2>&1 || need+=(git)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "install-prerequisites: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
