@@ -43,6 +43,8 @@ type binLayer struct {
 
 	digest, diffID v1.Hash
 	size           int64
+	// cache is the compressed layer on disk, if it could be kept.
+	cache string
 }
 
 var _ v1.Layer = (*binLayer)(nil)
@@ -67,21 +69,36 @@ func newBinLayer(dir string, names []string, modTime time.Time) (*binLayer, erro
 		}
 		l.files = append(l.files, binFile{name: n, src: src, size: fi.Size()})
 	}
+	// The compressed bytes are kept next to the binaries while the digests
+	// are computed: a push then reads them instead of compressing again.
+	cache, err := os.CreateTemp(dir, ".layer-*.tar.gz")
+	if err != nil {
+		return nil, err
+	}
+	defer cache.Close()
 	diffH, digH := sha256.New(), sha256.New()
-	counter := &countWriter{w: digH}
+	counter := &countWriter{w: io.MultiWriter(digH, cache)}
 	gz, err := gzip.NewWriterLevel(counter, gzipLevel)
 	if err != nil {
 		return nil, err
 	}
 	if err := l.writeTar(io.MultiWriter(diffH, gz)); err != nil {
+		os.Remove(cache.Name())
 		return nil, err
 	}
 	if err := gz.Close(); err != nil {
+		os.Remove(cache.Name())
 		return nil, err
 	}
 	l.diffID = sum(diffH)
 	l.digest = sum(digH)
 	l.size = counter.n
+	// One file per digest: packing the same binaries again reuses it.
+	l.cache = filepath.Join(dir, ".layer-"+l.digest.Hex+".tar.gz")
+	if err := os.Rename(cache.Name(), l.cache); err != nil {
+		os.Remove(cache.Name())
+		l.cache = ""
+	}
 	return l, nil
 }
 
@@ -154,8 +171,17 @@ func (l *binLayer) Uncompressed() (io.ReadCloser, error) {
 	return stream(func(w io.Writer) error { return l.writeTar(w) }), nil
 }
 
-// Compressed streams the gzip of the tar.
+// Compressed streams the gzip of the tar: the copy made with the digests
+// when it is still there and unchanged in size, else compressed anew.
 func (l *binLayer) Compressed() (io.ReadCloser, error) {
+	if l.cache != "" {
+		if f, err := os.Open(l.cache); err == nil {
+			if fi, err := f.Stat(); err == nil && fi.Size() == l.size {
+				return f, nil
+			}
+			f.Close()
+		}
+	}
 	return stream(func(w io.Writer) error {
 		gz, err := gzip.NewWriterLevel(w, gzipLevel)
 		if err != nil {
