@@ -156,6 +156,12 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 	if len(cfg.Images) == 0 {
 		return nil, logPath, errNoImages
 	}
+	// One line per step with its duration: where a slow build spends its time.
+	start := time.Now()
+	step := func(what string, args ...any) {
+		r.log.Info(what, append([]any{"branch", br.Name, "took", time.Since(start).Round(time.Millisecond)}, args...)...)
+		start = time.Now()
+	}
 	if err := b.s.EnsureCommit(ctx, br.Name, commit); err != nil {
 		return nil, logPath, err
 	}
@@ -169,9 +175,11 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 		return nil, logPath, err
 	}
 	src := filepath.Join(r.store.Root(), "src", safeName(br.Name))
+	step("fetched and described", "commit", short(commit), "version", version)
 	if err := g.Export(ctx, commit, src); err != nil {
 		return nil, logPath, err
 	}
+	step("exported source", "dir", src)
 	spec := build.Spec{
 		SourceDir: src, Targets: cfg.Build.Targets, Platforms: cfg.Build.Platforms, LDFlags: cfg.Build.LDFlags,
 		Stamp:        build.Stamp{Version: version, Commit: commit, TreeState: "clean", BuildDate: when},
@@ -181,7 +189,6 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 		spec.Hyperkube = spec.Hyperkube || img.Hyperkube
 	}
 	outDir := filepath.Join(r.store.Root(), "out", safeName(br.Name))
-	r.log.Info("compiling", "branch", br.Name, "commit", short(commit), "version", version, "platforms", spec.Platforms)
 	// The log gets plain lines; the terminal, if there is one, BuildKit's
 	// interactive display.
 	res, err := b.compileAll(ctx, spec, outDir, logw, r.progressOut())
@@ -189,6 +196,7 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 		fmt.Fprintf(logw, "\nerror: %v\n", err)
 		return nil, logPath, fmt.Errorf("compile %s at %s: %w", br.Name, short(commit), err)
 	}
+	step("compiled", "platforms", res.Platforms)
 	repo, err := b.repository()
 	if err != nil {
 		return nil, logPath, err
@@ -211,10 +219,12 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 		if err != nil {
 			return nil, logPath, fmt.Errorf("pack image %s for %s: %w", img.Name, br.Name, err)
 		}
+		step("packed", "image", img.Name)
 		ref, err := repo.PushCandidate(ctx, idx, img.Name, br.Name, commit)
 		if err != nil {
 			return nil, logPath, fmt.Errorf("push candidate %s for %s: %w", img.Name, br.Name, err)
 		}
+		step("pushed", "image", ref)
 		fmt.Fprintf(logw, "candidate %s\n", ref)
 		out.images = append(out.images, ref)
 	}
