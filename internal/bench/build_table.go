@@ -24,14 +24,7 @@ func printBuild(w io.Writer, r *BuildResult) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tHYPERFORK\t(GO BUILD IN BUILDKIT)\tGO BUILD ON HOST\tRATIO\tTARGET\tRESULTS")
 	for _, t := range r.Timings {
-		ratio, plain := "-", "-"
-		if t.Plain > 0 {
-			ratio, plain = fmt.Sprintf("%.2fx", t.Ratio()), secs(t.Plain)
-		}
-		checked := "verified"
-		if !t.Verified {
-			checked = "NOT VERIFIED"
-		}
+		plain, ratio, checked := t.cells()
 		inside := "-"
 		if t.GoBuild > 0 {
 			inside = secs(t.GoBuild)

@@ -23,14 +23,7 @@ func printSync(w io.Writer, r *SyncResult) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tHYPERFORK\tPLAIN GIT\tRATIO\tTARGET\tRESULTS")
 	for _, t := range r.Timings {
-		ratio, plain := "-", "-"
-		if t.Plain > 0 {
-			ratio, plain = fmt.Sprintf("%.2fx", t.Ratio()), secs(t.Plain)
-		}
-		checked := "verified"
-		if !t.Verified {
-			checked = "NOT VERIFIED"
-		}
+		plain, ratio, checked := t.cells()
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, secs(t.Ours), plain, ratio, t.Target, checked)
 	}
 	tw.Flush()
@@ -102,4 +95,17 @@ func countObjects(out string) string {
 		return "unknown"
 	}
 	return fmt.Sprintf("%s objects in %s pack(s), %s; %s loose objects, %s", kv["in-pack"], kv["packs"], kv["size-pack"], kv["count"], kv["size"])
+}
+
+// cells formats the plain-side time, the ratio and the verification of a
+// row, with "-" where there is no plain-side equivalent.
+func (t Timing) cells() (plain, ratio, checked string) {
+	plain, ratio, checked = "-", "-", "verified"
+	if t.Plain > 0 {
+		plain, ratio = secs(t.Plain), fmt.Sprintf("%.2fx", t.Ratio())
+	}
+	if !t.Verified {
+		checked = "NOT VERIFIED"
+	}
+	return plain, ratio, checked
 }
