@@ -290,3 +290,48 @@ func TestBuildBadPlatformIsAConfigError(t *testing.T) {
 		t.Fatalf("exit %d %s\n%s", code, rep.Error, out)
 	}
 }
+
+// TestReleaseOnEmbeddedDefaults runs release the way README's first command
+// does: no BUILDKIT_HOST (hyperfork starts its own buildkitd in the state
+// folder) and no registry (the candidate goes to the local OCI layout).
+func TestReleaseOnEmbeddedDefaults(t *testing.T) {
+	needBuildKit(t) // the same prerequisites; its daemon is not used here
+	w, _ := buildWorld(t, "")
+	delete(w.env, "BUILDKIT_HOST")
+	i := strings.Index(w.yaml, "publish:")
+	w.yaml = w.yaml[:i] // no publish.registry: the local OCI layout
+	state := filepath.Join(w.dir, "state")
+	t.Cleanup(func() {
+		if err := build.StopDaemon(state); err != nil {
+			t.Errorf("stop the embedded buildkitd: %v", err)
+		}
+	})
+	w.upstreamCommit("master", "upstream: beta says more", map[string]string{"cmd/beta/more.go": "package main\n\nconst more = 1\n"})
+	code, rep, out := w.run("release", "HYPERFORK_BRANCHES=master")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	m := w.branch(rep, "master")
+	if m.Sync.Status != report.SyncMerged || m.Build.Status != report.BuildBuilt || m.Build.Commit != w.forkHead("master") {
+		t.Fatalf("sync %+v build %+v", m.Sync, m.Build)
+	}
+	if !strings.HasPrefix(m.Build.Image, registry.LayoutScheme+filepath.Join(state, "oci")) {
+		t.Fatalf("candidate %s is not in the state folder's OCI layout", m.Build.Image)
+	}
+	if _, err := os.Stat(filepath.Join(state, "buildkitd")); err != nil {
+		t.Fatalf("the embedded buildkitd has no state in the state folder: %v", err)
+	}
+	repo, err := registry.Open(registry.Options{LayoutDir: filepath.Join(state, "oci")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := repo.List(context.Background(), "hyperkube")
+	if err != nil || len(entries) != 1 || len(entries[0].Tags) != 1 || !registry.IsCandidateTag(entries[0].Tags[0]) {
+		t.Fatalf("layout holds %+v (%v), want one candidate", entries, err)
+	}
+	// The next run finds nothing new and reuses nothing but the state.
+	code, rep, out = w.run("release", "HYPERFORK_BRANCHES=master")
+	if code != 0 || w.branch(rep, "master").Build.Status != report.BuildUpToDate || w.branch(rep, "master").Sync.Status != report.SyncUpToDate {
+		t.Fatalf("second release: exit %d\n%s", code, out)
+	}
+}
