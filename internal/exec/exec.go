@@ -96,6 +96,7 @@ type RunError struct {
 	Inner   error
 }
 
+// Error returns the command, its failure and its output.
 func (e *RunError) Error() string {
 	out := strings.TrimSpace(e.Output)
 	if out == "" {
@@ -104,6 +105,7 @@ func (e *RunError) Error() string {
 	return fmt.Sprintf("command failed: %s: %v\n%s", e.Command, e.Inner, out)
 }
 
+// Unwrap returns the cause, such as an *os/exec.ExitError.
 func (e *RunError) Unwrap() error { return e.Inner }
 
 // ExitCode returns the exit code of the failed command, or -1.
