@@ -23,3 +23,9 @@ func Build(ctx context.Context) error { return run(ctx, "build") }
 
 // Release runs sync then build for every branch, skipping stages whose inputs did not change.
 func Release(ctx context.Context) error { return run(ctx, "release") }
+
+// Report prints the last run's outcome per branch and where its JSON report is.
+func Report(ctx context.Context) error { return run(ctx, "report") }
+
+// Prune repacks the mirror and removes work folders and old build logs the state folder no longer needs.
+func Prune(ctx context.Context) error { return run(ctx, "prune") }

@@ -167,3 +167,13 @@ func (g *Git) count(ctx context.Context, args ...string) (int, error) {
 	_, err = fmt.Sscan(strings.TrimSpace(out), &n)
 	return n, err
 }
+
+// Maintain repacks the mirror and drops unreachable objects older than git's
+// default expiry. Runs keep gc.auto off so that no repack starts in the
+// middle of a merge; the prune target calls this instead.
+func (g *Git) Maintain(ctx context.Context) error {
+	if _, err := g.run(ctx, nil, "gc", "--quiet"); err != nil {
+		return fmt.Errorf("repack mirror %s: %w", g.Dir, err)
+	}
+	return nil
+}

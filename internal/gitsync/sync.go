@@ -181,6 +181,7 @@ func (s *Syncer) syncOne(ctx context.Context, b Branch, st report.Sync, dryRun b
 			if err := s.git.Push(ctx, s.opts.Fork, b.Name, up, ""); err != nil {
 				return fail(err)
 			}
+			s.track(ctx, b.Name, up)
 		}
 		o.Sync.Status, o.Sync.ForkCommit = report.SyncCreated, up
 		log.Info("created fork branch", "commit", short(up))
@@ -225,6 +226,7 @@ func (s *Syncer) syncOne(ctx context.Context, b Branch, st report.Sync, dryRun b
 		if err := s.git.Push(ctx, s.opts.Fork, b.Name, res.Commit, fork); err != nil {
 			return fail(err)
 		}
+		s.track(ctx, b.Name, res.Commit)
 	}
 	o.Sync.Status = report.SyncMerged
 	o.Sync.PreviousFork = fork
@@ -248,4 +250,13 @@ func dedupe(xs []string) []string {
 		}
 	}
 	return out
+}
+
+// track points the mirror's copy of the fork branch at what was pushed, so
+// the merge commit is reachable there (gc keeps it, the next run needs no
+// fetch to see it). A failure only costs a fetch next time.
+func (s *Syncer) track(ctx context.Context, branch, commit string) {
+	if _, err := s.git.run(ctx, nil, "update-ref", mirrorRef(s.opts.Fork.Name, branch), commit); err != nil {
+		s.opts.Logger.Warn("update the mirror's fork ref", "branch", branch, "err", err)
+	}
 }

@@ -165,6 +165,12 @@ func (r *Runner) Run(ctx context.Context, target string) *report.Report {
 		r.runSync(ctx, rep, branches, true)
 	case "status":
 		r.runStatus(ctx, rep, branches)
+	case "report":
+		if _, err := r.runReport(); err != nil {
+			rep.Error, rep.ExitCode = err.Error(), report.ExitFailed
+		}
+	case "prune":
+		r.runPrune(ctx, rep)
 	case "sync", "build", "release":
 		// Stages that change something hold each branch's lock for the
 		// whole run; a branch another run holds is reported and left out.

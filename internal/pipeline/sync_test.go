@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hyperfork/hyperfork/internal/notify"
 	"github.com/hyperfork/hyperfork/internal/report"
@@ -402,5 +404,47 @@ func TestLockedBranchExitsFive(t *testing.T) {
 	}
 	if r := w.branch(rep, "release-1.0"); r.Sync == nil || r.Sync.Status != report.SyncMerged {
 		t.Fatalf("the free branch did not sync: %+v", r)
+	}
+}
+
+func TestReportAndPrune(t *testing.T) {
+	w := newWorld(t)
+	if code, _, out := w.run("report"); code != report.ExitFailed || !strings.Contains(out, "no run report") {
+		t.Fatalf("report before any run: exit %d\n%s", code, out)
+	}
+	w.upstreamCommit("master", "upstream: add c", map[string]string{"pkg/c.go": "package c\n"})
+	if code, _, out := w.run("sync"); code != 0 {
+		t.Fatalf("sync: exit %d\n%s", code, out)
+	}
+	code, _, out := w.run("report")
+	if code != 0 || !strings.Contains(out, "last run: sync") || !strings.Contains(out, "master: sync merged") {
+		t.Fatalf("report: exit %d\n%s", code, out)
+	}
+
+	state := filepath.Join(w.dir, "state")
+	gone := filepath.Join(state, "src", "removed-branch")
+	os.MkdirAll(gone, 0o755)
+	logs := filepath.Join(state, "logs", "build", "master")
+	os.MkdirAll(logs, 0o755)
+	for i := 0; i < 12; i++ {
+		p := filepath.Join(logs, fmt.Sprintf("%02d.log", i))
+		os.WriteFile(p, []byte("log\n"), 0o644)
+		when := time.Unix(int64(1700000000+i), 0)
+		os.Chtimes(p, when, when)
+	}
+	code, _, out = w.run("prune")
+	if code != 0 {
+		t.Fatalf("prune: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(gone); err == nil {
+		t.Fatal("prune kept the folder of a branch no longer configured")
+	}
+	left, _ := filepath.Glob(filepath.Join(logs, "*.log"))
+	if len(left) != 10 || filepath.Base(left[0]) != "02.log" {
+		t.Fatalf("logs left after prune: %v, want the 10 newest", left)
+	}
+	loose := gitfixture.Git(t, w.fork.Home, filepath.Join(state, "mirror.git"), "count-objects", "-v")
+	if !strings.Contains(loose, "count: 0\n") {
+		t.Fatalf("the mirror was not repacked:\n%s", loose)
 	}
 }
