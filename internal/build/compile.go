@@ -69,8 +69,15 @@ func Compile(ctx context.Context, c *client.Client, spec Spec, outDir string, pr
 	}
 	defer os.RemoveAll(staging)
 
+	ids := make([]string, len(targets))
+	for i, t := range targets {
+		ids[i] = t.id
+	}
 	opt := client.SolveOpt{
-		LocalMounts: map[string]fsutil.FS{LocalSourceName: src},
+		// The platforms asked for, as a frontend would be asked: BuildKit
+		// checks the result against them and warns on a mismatch.
+		FrontendAttrs: map[string]string{"platform": strings.Join(ids, ",")},
+		LocalMounts:   map[string]fsutil.FS{LocalSourceName: src},
 		// The same key for the same folder lets BuildKit send only the
 		// files that changed since the last build.
 		SharedKey: digest.FromString(spec.SourceDir).Encoded()[:32],

@@ -126,6 +126,10 @@ func TestBuildPushesReproducibleCandidate(t *testing.T) {
 		t.Fatalf("build: %+v", b)
 	}
 	// Two carries past the tag: the world's and this test's.
+	// The build log holds BuildKit's progress, plain, without warnings.
+	if log, err := os.ReadFile(b.Log); err != nil || !strings.Contains(string(log), "go build ./cmd/alpha ./cmd/beta") || strings.Contains(string(log), "WARN") {
+		t.Fatalf("build log %s (%v):\n%s", b.Log, err, log)
+	}
 	wantVersion := "v1.0.0-2+" + head[:14]
 	if b.Version != wantVersion {
 		t.Fatalf("version %q, want %q", b.Version, wantVersion)
