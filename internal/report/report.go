@@ -75,8 +75,7 @@ const (
 	SyncConflict = "conflict"
 	SyncError    = "error"
 	SyncSkipped  = "skipped"
-	SyncCreated  = "created"      // extension: the fork branch was created from upstream
-	SyncFastFwd  = "fast-forward" // extension: ff-only/merge that needed no merge commit
+	SyncCreated  = "created" // extension: the fork branch was created from upstream
 )
 
 // Sync is the sync stage's outcome.
