@@ -14,17 +14,17 @@ import (
 // otherwise weigh on the side being measured.
 const buildSampleInterval = 50 * time.Millisecond
 
-// sampleWhile runs f while sampling, every buildSampleInterval, peak() and,
-// if self is set, this process's resident set and live Go heap. It returns
-// the largest of each.
-func sampleWhile(self bool, peak func() uint64, f func() error) (p peaks, tree uint64, err error) {
+// sampleWhile runs f while sampling, every interval, peak() and, if self
+// is set, this process's resident set and live Go heap. It returns the
+// largest of each.
+func sampleWhile(interval time.Duration, self bool, peak func() uint64, f func() error) (p peaks, tree uint64, err error) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		t := time.NewTicker(buildSampleInterval)
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		pid := os.Getpid()
 		for {

@@ -53,7 +53,7 @@ func (bw *buildWorld) build(ctx context.Context, force bool) (*report.Report, ti
 	// buildkitd is this process's child, but its memory is its own; the
 	// compilers it runs are its descendants.
 	pid := bw.buildkitdPid()
-	p, kids, err := sampleWhile(true, func() uint64 { return descendantsPeak(pid) }, func() error {
+	p, kids, err := sampleWhile(buildSampleInterval, true, func() uint64 { return descendantsPeak(pid) }, func() error {
 		start := time.Now()
 		c, err := pipeline.Main(ctx, "build", pipeline.Env{
 			Getenv: func(k string) string { return env[k] }, Stdout: logf, Stderr: logf, ModuleDir: bw.o.ModuleDir})

@@ -184,7 +184,7 @@ func (bw *buildWorld) hostBuild(ctx context.Context, scenario, version string) (
 		}
 		runs[i] = r
 	}
-	_, peak, _ := sampleWhile(false, func() uint64 { return treePeak(pids) }, func() error {
+	_, peak, _ := sampleWhile(buildSampleInterval, false, func() uint64 { return treePeak(pids) }, func() error {
 		for _, r := range runs {
 			if r.err == nil {
 				r.err = r.cmd.Wait()

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"os"
 	"runtime"
-	"runtime/metrics"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -91,38 +89,14 @@ const sampleInterval = 10 * time.Millisecond
 // A child's peak is found two ways, because neither alone is complete (see
 // Memory.OursGit and Memory.OursGitRusage).
 func measure(f func() error) (peaks, error) {
-	var p peaks
 	childrenBefore := rusageMax(syscall.RUSAGE_CHILDREN)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	allocBefore := ms.TotalAlloc
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		t := time.NewTicker(sampleInterval)
-		defer t.Stop()
-		self := os.Getpid()
-		for {
-			metrics.Read(sample)
-			if sample[0].Value.Kind() == metrics.KindUint64 {
-				p.heap = max(p.heap, sample[0].Value.Uint64())
-			}
-			p.rss = max(p.rss, procStatusKB(self, "VmRSS:"))
-			p.git = max(p.git, descendantsPeak(self))
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	err := f()
-	close(stop)
-	wg.Wait()
+	self := os.Getpid()
+	p, git, err := sampleWhile(sampleInterval, true, func() uint64 { return descendantsPeak(self) }, f)
+	p.git = git
 
 	runtime.ReadMemStats(&ms)
 	p.alloc = ms.TotalAlloc - allocBefore
