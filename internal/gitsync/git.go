@@ -13,7 +13,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,7 +50,6 @@ type Git struct {
 	// Dir is the repository (a bare mirror, usually).
 	Dir      string
 	Redactor *exec.Redactor
-	Logger   *slog.Logger
 	// Identity is the author and committer of merge commits.
 	Identity Identity
 }

@@ -60,7 +60,7 @@ func New(ctx context.Context, opts Options) (*Syncer, error) {
 	if err := EnsureBare(ctx, opts.MirrorDir); err != nil {
 		return nil, fmt.Errorf("mirror: %w", err)
 	}
-	return &Syncer{opts: opts, git: &Git{Dir: opts.MirrorDir, Redactor: opts.Redactor, Logger: opts.Logger, Identity: opts.Identity}}, nil
+	return &Syncer{opts: opts, git: &Git{Dir: opts.MirrorDir, Redactor: opts.Redactor, Identity: opts.Identity}}, nil
 }
 
 // Git returns the mirror's git runner, for the stages that read it.
@@ -116,17 +116,18 @@ func (s *Syncer) Sync(ctx context.Context, branches []Branch, dryRun bool) []Out
 			fail(i, fmt.Errorf("upstream branch %s does not exist at %s; fix branches[%s].upstream", b.Upstream, exec.RedactURL(s.opts.Upstream.URL), b.Name))
 			continue
 		}
-		if fork != "" && s.git.hasCommit(ctx, up) && s.git.hasCommit(ctx, fork) {
+		haveUp, haveFork := s.git.hasCommit(ctx, up), fork != "" && s.git.hasCommit(ctx, fork)
+		if haveUp && haveFork {
 			if ok, _ := s.git.isAncestor(ctx, up, fork); ok {
 				out[i].Sync.Status = report.SyncUpToDate
 				continue
 			}
 		}
 		pending[i] = true
-		if !s.git.hasCommit(ctx, up) {
+		if !haveUp {
 			fetchUp = append(fetchUp, b.Upstream)
 		}
-		if fork != "" && !s.git.hasCommit(ctx, fork) {
+		if fork != "" && !haveFork {
 			fetchFork = append(fetchFork, b.Name)
 		}
 	}
