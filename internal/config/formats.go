@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/distribution/reference"
 	"golang.org/x/mod/module"
+
+	"github.com/hyperfork/hyperfork/internal/loopback"
 )
 
 // The checks below return "" when the value is good, else the end of a
@@ -88,7 +89,7 @@ func checkGitURL(path, v, tokenPath string) string {
 				return inline
 			}
 		}
-		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		if u.Scheme == "http" && !loopback.Host(u.Host) {
 			return fmt.Sprintf("%s uses plain http:// to a remote host, which sends the token in clear text and lets anyone on the way change the code: write https://%s%s (http:// is accepted only for localhost)",
 				path, u.Host, u.Path)
 		}
@@ -111,14 +112,6 @@ func checkGitURL(path, v, tokenPath string) string {
 		return ""
 	}
 	return fmt.Sprintf("%s is not a git URL: write https://host/org/repo.git, ssh://git@host/org/repo.git, git@host:org/repo.git, file:///path or an absolute path (a relative path is ambiguous)", path)
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // checkRefName applies the rules of `git check-ref-format --branch`.

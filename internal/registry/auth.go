@@ -1,12 +1,13 @@
 package registry
 
 import (
-	"net"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/hyperfork/hyperfork/internal/loopback"
 )
 
 // Credentials are a user name and password (or token) for one registry host,
@@ -60,16 +61,7 @@ func nameOptions(host string, insecure bool) []name.Option {
 
 // isLoopback reports whether host (with optional port) is on this machine.
 func isLoopback(host string) bool {
-	h := host
-	if hh, _, err := net.SplitHostPort(host); err == nil {
-		h = hh
-	}
-	h = strings.Trim(h, "[]")
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
+	return loopback.Host(host)
 }
 
 // hostOf returns the registry host of a reference string, for parsing options
