@@ -10,8 +10,6 @@ import (
 
 	"github.com/distribution/reference"
 	"golang.org/x/mod/module"
-
-	"github.com/hyperfork/hyperfork/internal/loopback"
 )
 
 // The checks below return "" when the value is good, else the end of a
@@ -65,53 +63,6 @@ func lastKey(path string) string {
 		return path[i+1:]
 	}
 	return path
-}
-
-var scpLikeRE = regexp.MustCompile(`^(?:([^@/]+)@)?([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\]):([^/].*|/.+)$`)
-
-// checkGitURL accepts what git fetches from: https://, http:// (loopback
-// only), ssh://, git@host:path, file:// and absolute paths. tokenPath is the
-// *Env key to point at when credentials are written in the URL.
-func checkGitURL(path, v, tokenPath string) string {
-	inline := fmt.Sprintf("%s has a secret written inline (not repeated here): remove it from the URL, revoke it, and set %s to the name of an environment variable holding it", path, tokenPath)
-	switch {
-	case strings.HasPrefix(v, "https://"), strings.HasPrefix(v, "http://"), strings.HasPrefix(v, "ssh://"):
-		u, err := url.Parse(v)
-		if err != nil || u.Host == "" || strings.Trim(u.Path, "/") == "" {
-			if strings.Contains(v, "@") {
-				return inline // a password with odd characters does not parse: still a secret
-			}
-			return fmt.Sprintf("%s is not a valid URL: write it like https://github.com/org/repo.git", path)
-		}
-		if u.User != nil {
-			_, hasPassword := u.User.Password()
-			if u.Scheme != "ssh" || hasPassword || looksLikeSecret(u.User.Username()) {
-				return inline
-			}
-		}
-		if u.Scheme == "http" && !loopback.Host(u.Host) {
-			return fmt.Sprintf("%s uses plain http:// to a remote host, which sends the token in clear text and lets anyone on the way change the code: write https://%s%s (http:// is accepted only for localhost)",
-				path, u.Host, u.Path)
-		}
-		return ""
-	case strings.HasPrefix(v, "file://"):
-		u, err := url.Parse(v)
-		if err != nil || (u.Host != "" && u.Host != "localhost") || !strings.HasPrefix(u.Path, "/") {
-			return fmt.Sprintf("%s is not a valid file URL: write file:///absolute/path/to/repo.git", path)
-		}
-		return ""
-	case filepath.IsAbs(v):
-		return ""
-	case strings.Contains(v, "://"):
-		return fmt.Sprintf("%s uses a scheme git is not driven with here: write https://, ssh://, git@host:path, file:// or an absolute path", path)
-	}
-	if m := scpLikeRE.FindStringSubmatch(v); m != nil {
-		if strings.Contains(m[1], ":") || looksLikeSecret(m[1]) {
-			return inline
-		}
-		return ""
-	}
-	return fmt.Sprintf("%s is not a git URL: write https://host/org/repo.git, ssh://git@host/org/repo.git, git@host:org/repo.git, file:///path or an absolute path (a relative path is ambiguous)", path)
 }
 
 // checkRefName applies the rules of `git check-ref-format --branch`.
@@ -309,6 +260,9 @@ func checkGoProxy(path, v string) string {
 		}
 		if u.User != nil {
 			return fmt.Sprintf("%s has credentials written inline (not repeated here): remove them and use a .netrc in the builder", path)
+		}
+		if u.RawQuery != "" || u.ForceQuery || strings.Contains(e, "#") {
+			return fmt.Sprintf("%s has a query string or fragment (not repeated here), where a token would end up in logs: remove it and give the builder a .netrc for a proxy that needs a login", path)
 		}
 	}
 	return ""

@@ -5,46 +5,6 @@ import (
 	"testing"
 )
 
-func TestCheckGitURL(t *testing.T) {
-	tests := []struct {
-		url  string
-		want string // substring of the message; "" means accepted
-	}{
-		{"https://github.com/kubernetes/kubernetes.git", ""},
-		{"http://127.0.0.1:8080/kubernetes.git", ""},
-		{"http://localhost/kubernetes.git", ""},
-		{"http://[::1]:9000/k.git", ""},
-		{"http://LOCALHOST:8080/k.git", ""},
-		{"http://git.localhost:8080/k.git", ""},
-		{"http://localhost.corp.example/k.git", "plain http://"},
-		{"http://127.example.com/k.git", "plain http://"},
-		{"ssh://git@github.com/kubernetes/kubernetes.git", ""},
-		{"git@github.com:kubernetes/kubernetes.git", ""},
-		{"github.com:kubernetes/kubernetes.git", ""},
-		{"file:///srv/git/k.git", ""},
-		{"/srv/git/k.git", ""},
-		{"http://github.com/kubernetes/kubernetes.git", "plain http://"},
-		{"https://user:pass@github.com/k/k.git", "secret written inline"},
-		{"https://x-access-token@github.com/k/k.git", "secret written inline"},
-		{"ssh://git:hunter2@github.com/k/k.git", "secret written inline"},
-		{"git:hunter2@github.com:k/k.git", "secret written inline"},
-		{"git://github.com/k/k.git", "scheme git is not driven with"},
-		{"kubernetes", "not a git URL"},
-		{"./kubernetes.git", "not a git URL"},
-		{"https://github.com", "not a valid URL"},
-		{"file://relative/k.git", "not a valid file URL"},
-	}
-	for _, tt := range tests {
-		got := checkGitURL("fork.url", tt.url, "fork.tokenEnv")
-		if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
-			t.Errorf("checkGitURL(%q) = %q, want %q", tt.url, got, tt.want)
-		}
-		if strings.Contains(tt.want, "secret") && (strings.Contains(got, "pass") || strings.Contains(got, "hunter2") || strings.Contains(got, "x-access-token")) {
-			t.Errorf("checkGitURL(%q) repeats the secret: %q", tt.url, got)
-		}
-	}
-}
-
 func TestCheckRefName(t *testing.T) {
 	good := []string{"master", "release-1.34", "company/release-1.33", "v1.0", "a@b"}
 	bad := []string{"", "-x", "a..b", "a b", "a~1", "a^", "a:b", "a?", "a*", "a[", `a\b`, "/a", "a/", "a//b",
@@ -137,6 +97,29 @@ func TestSuggest(t *testing.T) {
 	for key, want := range map[string]string{"strategyy": "strategy", "upstrem": "upstream", "Name": "name", "colour": ""} {
 		if got := suggest(key, known); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func TestCheckGoProxy(t *testing.T) {
+	for _, v := range []string{"https://proxy.golang.org,direct", "http://127.0.0.1:3000|off", "file:///srv/goproxy", "direct"} {
+		if msg := checkGoProxy("build.goproxy", v); msg != "" {
+			t.Errorf("checkGoProxy(%q) = %q", v, msg)
+		}
+	}
+	for v, want := range map[string]string{
+		"https://user:s3cr3t@proxy.example.com":               "credentials written inline",
+		"https://proxy.example.com/?token=s3cr3t,direct":      "a query string or fragment (not repeated here)",
+		"https://proxy.example.com/#s3cr3t":                   "a query string or fragment",
+		"direct,https://proxy.example.com/go?auth=s3cr3t|off": "a query string",
+		"proxy.example.com":                                   "is not a proxy URL",
+	} {
+		msg := checkGoProxy("build.goproxy", v)
+		if !strings.Contains(msg, want) {
+			t.Errorf("checkGoProxy(%q) = %q, want %q", v, msg, want)
+		}
+		if strings.Contains(msg, "s3cr3t") {
+			t.Errorf("checkGoProxy(%q) repeats the secret: %q", v, msg)
 		}
 	}
 }

@@ -248,3 +248,25 @@ func equal(t *testing.T, what string, got, want []string) {
 		t.Errorf("%s = %q, want %q", what, got, want)
 	}
 }
+
+// TestLoadNeverRepeatsSecrets checks that no message about a secret written
+// in the file repeats it: the message goes to CI logs.
+func TestLoadNeverRepeatsSecrets(t *testing.T) {
+	files := map[string][]string{
+		"testdata/invalid-secret-in-url.yaml":      {"ghp_", "s3cret", "Passw0rd"},
+		"testdata/invalid-url-query-token.yaml":    {"access_token", "ghp_", "glpat-"},
+		"testdata/invalid-token-in-env-field.yaml": {"ghp_", "hooks.slack.com"},
+	}
+	for file, secrets := range files {
+		_, err := Load(file)
+		if err == nil {
+			t.Errorf("%s: Load succeeded", file)
+			continue
+		}
+		for _, s := range secrets {
+			if strings.Contains(err.Error(), s) {
+				t.Errorf("%s: the error repeats %q:\n%v", file, s, err)
+			}
+		}
+	}
+}

@@ -34,13 +34,23 @@ func (p *Pipeline) validate(d *doc) {
 		}
 	}
 
+	upOK := false
 	if p.Upstream.URL == "" {
 		d.at("upstream.url", "upstream.url is required: write the repository to follow, e.g. url: https://github.com/kubernetes/kubernetes.git under upstream:")
 	} else {
-		check("upstream.url", checkGitURL("upstream.url", p.Upstream.URL, "upstream.tokenEnv"))
+		msg := checkGitURL("upstream.url", p.Upstream.URL, "upstream.tokenEnv")
+		check("upstream.url", msg)
+		upOK = msg == ""
 	}
 	if p.Fork.URL != "" {
-		check("fork.url", checkGitURL("fork.url", p.Fork.URL, "fork.tokenEnv"))
+		msg := checkGitURL("fork.url", p.Fork.URL, "fork.tokenEnv")
+		check("fork.url", msg)
+		if msg == "" && upOK && sameRepository(p.Upstream.URL, p.Fork.URL) {
+			// Sync pushes merges to the fork: pointed at upstream, it
+			// would rewrite upstream's branches with the fork's carries.
+			d.at("fork.url", "fork.url is the same repository as upstream.url (line %d): hyperfork pushes merged branches to fork.url, so it would rewrite upstream's branches: write the URL of your fork, or leave fork.url empty for the embedded fork",
+				d.line("upstream.url"))
+		}
 	}
 	if _, _, s3 := S3Location(p.State.Store); s3 && p.Fork.URL == "" {
 		d.at("fork.url", "fork.url is empty, which keeps the fork as a bare repository in the state folder, but state.store is in S3: write fork.url, or make state.store a folder")
