@@ -95,10 +95,33 @@ func (p *Pipeline) SelectBranches(names []string) ([]Branch, error) {
 			unknown = append(unknown, n)
 		}
 		slices.Sort(unknown)
+		named := make([]string, len(unknown))
+		for i, n := range unknown {
+			named[i] = n + nearestBranch(n, configured)
+		}
 		return nil, fmt.Errorf("HYPERFORK_BRANCHES names %s, which %s lists: use some of %s, or add the branch to branches: in %s: %w",
-			strings.Join(unknown, ", "), notIn(len(unknown)), strings.Join(configured, ", "), p.File, ErrUnknownBranch)
+			strings.Join(named, ", "), notIn(len(unknown)), strings.Join(configured, ", "), p.File, ErrUnknownBranch)
 	}
 	return out, nil
+}
+
+// nearestBranch names the configured branch closest to name, for a
+// message: "did you mean" when it is a likely typo, else just the nearest
+// (main and master are far apart as strings, and still the usual mix-up).
+func nearestBranch(name string, configured []string) string {
+	if s := suggest(name, configured); s != "" {
+		return fmt.Sprintf(" (did you mean %s?)", s)
+	}
+	best, bestDist := "", 0
+	for _, c := range configured {
+		if d := levenshtein(strings.ToLower(name), strings.ToLower(c)); best == "" || d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (the nearest configured is %s)", best)
 }
 
 func notIn(n int) string {

@@ -31,6 +31,33 @@ func TestSelectBranches(t *testing.T) {
 	}
 }
 
+// TestSelectBranchesSuggests checks that an unknown name is answered with
+// the configured names and the one nearest to it.
+func TestSelectBranchesSuggests(t *testing.T) {
+	p := &Pipeline{File: "/repo/branches.yaml", Branches: []Branch{{Name: "master"}, {Name: "release-1.34"}, {Name: "release-1.33"}}}
+	tests := []struct {
+		names []string
+		want  []string
+	}{
+		{[]string{"release-1.35"}, []string{"release-1.35 (did you mean release-1.34?)", "use some of master, release-1.34, release-1.33"}},
+		{[]string{"Master"}, []string{"Master (did you mean master?)"}},
+		{[]string{"main"}, []string{"main (the nearest configured is master)"}},
+		{[]string{"main", "release-1.3"}, []string{"main (the nearest configured is master), release-1.3 (did you mean release-1.34?)", "no entries of branches.yaml"}},
+	}
+	for _, tt := range tests {
+		_, err := p.SelectBranches(tt.names)
+		if !errors.Is(err, ErrUnknownBranch) {
+			t.Errorf("SelectBranches(%q) = %v, want ErrUnknownBranch", tt.names, err)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("SelectBranches(%q) = %q, want it to contain %q", tt.names, err, w)
+			}
+		}
+	}
+}
+
 func TestSecrets(t *testing.T) {
 	p := &Pipeline{
 		Upstream: Upstream{TokenEnv: "UP"},

@@ -83,7 +83,17 @@ func (d *doc) walk(n *yaml.Node, t reflect.Type, path string) {
 			return
 		}
 		for i, item := range n.Content {
-			d.walk(item, t.Elem(), indexPath(path, i))
+			ip := indexPath(path, i)
+			if isNull(item) {
+				// yaml.v3 drops such an item without a word; a '-' left
+				// behind is a branch (or platform, or notifier) forgotten.
+				d.lines[ip] = item.Line
+				d.bad[ip] = true
+				d.probs.add(d.file, item.Line, "%s is empty (a '-' with no value, or null): write an entry such as %s, or remove the line",
+					ip, example(ip, t.Elem()))
+				continue
+			}
+			d.walk(item, t.Elem(), ip)
 		}
 	case t.Kind() == reflect.Map:
 		if n.Kind != yaml.MappingNode {
@@ -118,6 +128,14 @@ func (d *doc) walk(n *yaml.Node, t reflect.Type, path string) {
 			d.wrongType(n, t, path)
 		}
 	}
+}
+
+// isNull reports whether n (through aliases) is written with no value.
+func isNull(n *yaml.Node) bool {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
 
 func (d *doc) walkStruct(n *yaml.Node, t reflect.Type, path string) {
