@@ -1,6 +1,9 @@
 package config
 
 import (
+	"errors"
+	"io/fs"
+	"os"
 	"path"
 	"time"
 )
@@ -13,7 +16,9 @@ const (
 	DefaultPublishKeep  = 5
 	DefaultLogsKeep     = 10
 	DefaultStateStore   = ".hyperfork"
-	DefaultImage        = "images/hyperkube.yaml"
+	// DefaultImage is the image definition used when build.images is left
+	// out and the file exists beside the config; else the built-in one is.
+	DefaultImage = "images/hyperkube.yaml"
 )
 
 // DefaultPlatforms returns the platforms built when build.platforms is left out.
@@ -50,7 +55,12 @@ func (p *Pipeline) applyDefaults(d *doc) {
 		p.Build.Targets = DefaultTargets()
 	}
 	if len(p.Build.Images) == 0 && !d.has("build.images") {
-		p.Build.Images = []string{DefaultImage}
+		// A definition of the user's beside the config wins; without one,
+		// Build.Images stays empty and loadImages uses the built-in one,
+		// so that a config with no images/ folder is still whole.
+		if _, err := os.Stat(p.resolve(DefaultImage)); !errors.Is(err, fs.ErrNotExist) {
+			p.Build.Images = []string{DefaultImage}
+		}
 	}
 	if p.Test.Runner == "" {
 		p.Test.Runner = DefaultRunner

@@ -1,6 +1,7 @@
 package config
 
 import (
+	_ "embed"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,18 @@ import (
 
 // HyperkubeBinary is the multi-call dispatcher an image gets with hyperkube: true.
 const HyperkubeBinary = "hyperkube"
+
+// BuiltinImageFile is what Image.File and messages say for the image
+// definition built into hyperfork, used when build.images is left out and
+// there is no images/hyperkube.yaml beside the config.
+const BuiltinImageFile = "(built-in)"
+
+// builtinImage is the same file as images/hyperkube.yaml of hyperfork's
+// repository (a test keeps them equal). It ships inside the binary so that
+// a config that only syncs, in a folder with no images/, is still whole.
+//
+//go:embed builtin/hyperkube.yaml
+var builtinImage string
 
 var imageNameRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
 
@@ -25,6 +38,10 @@ func (p *Pipeline) loadImages(d *doc) {
 	if d.badUnder("build.targets") {
 		binaries = nil // the targets could not be read: do not guess which binaries exist
 	}
+	if len(p.Build.Images) == 0 && !d.has("build.images") {
+		p.loadBuiltinImage(d, binaries)
+		return
+	}
 	names := map[string]string{} // image name -> "file:line" of its first definition
 	seen := map[string]bool{}
 	for i, rel := range p.Build.Images {
@@ -36,18 +53,20 @@ func (p *Pipeline) loadImages(d *doc) {
 		abs := p.resolve(rel)
 		display := p.displayPath(d, rel)
 		data, err := os.ReadFile(abs)
-		if err != nil {
+		switch {
+		case err != nil && !d.has("build.images"):
+			d.probs.add(d.file, 0, "build.images (default) is %s, which is there but cannot be read (%v): make it a readable image definition, remove it to use the built-in one, or write build.images",
+				display, unwrapPathError(err))
+			continue
+		case err != nil:
 			d.at(path, "%s: cannot read image definition %s (%v): create it, or fix the path (relative to %s)",
 				path, display, unwrapPathError(err), filepath.Base(d.file))
 			continue
 		}
-		root := parseYAML(display, data, d.probs)
-		if root == nil {
+		img, id, ok := decodeImage(display, data, d.probs)
+		if !ok {
 			continue
 		}
-		id := newDoc(display, d.probs)
-		var img Image
-		decodeInto(id, root, reflect.TypeFor[Image](), &img)
 		img.File = abs
 		validateImage(id, &img, binaries)
 		if img.Name != "" && imageNameRE.MatchString(img.Name) {
@@ -60,6 +79,54 @@ func (p *Pipeline) loadImages(d *doc) {
 		}
 		p.Images = append(p.Images, img)
 	}
+}
+
+// decodeImage reads one image definition strictly, as every images/*.yaml
+// is read; ok is false when its YAML could not be read at all.
+func decodeImage(display string, data []byte, probs *problems) (Image, *doc, bool) {
+	root := parseYAML(display, data, probs)
+	if root == nil {
+		return Image{}, nil, false
+	}
+	id := newDoc(display, probs)
+	var img Image
+	decodeInto(id, root, reflect.TypeFor[Image](), &img)
+	return img, id, true
+}
+
+// loadBuiltinImage decodes the built-in definition by the same strict path
+// as a user's file. Its binaries are checked against build.targets here,
+// at the line of build.targets, because the user cannot edit the built-in
+// file: they can only build what it packs, or name their own definition.
+func (p *Pipeline) loadBuiltinImage(d *doc, binaries []string) {
+	img, id, ok := decodeImage(BuiltinImageFile, []byte(builtinImage), d.probs)
+	if !ok {
+		return
+	}
+	img.File = BuiltinImageFile
+	validateImage(id, &img, nil)
+	var missing, add []string
+	for _, b := range img.Binaries {
+		if binaries != nil && !slices.Contains(binaries, b) {
+			missing = append(missing, b)
+			add = append(add, defaultTarget(b))
+		}
+	}
+	if len(missing) > 0 {
+		d.at("build.targets", "build.images (default) is the %s image definition %s, which packs %s; build.targets does not build %s: add %s to build.targets, or write build.images: [images/NAME.yaml] with a definition of the binaries you build",
+			img.Name, BuiltinImageFile, strings.Join(img.Binaries, ", "), strings.Join(missing, ", "), strings.Join(add, ", "))
+	}
+	p.Images = append(p.Images, img)
+}
+
+// defaultTarget is the build target of a binary the built-in image packs.
+func defaultTarget(binary string) string {
+	for _, t := range DefaultTargets() {
+		if BinaryName(t) == binary {
+			return t
+		}
+	}
+	return "./cmd/" + binary
 }
 
 // validateImage checks one image definition; binaries nil skips the check

@@ -14,16 +14,45 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Load reads the pipeline at path (branches.yaml) and the image definitions it
-// names, strictly: unknown keys and values of the wrong type are errors. It
-// applies defaults, validates everything, and resolves relative paths against
-// the folder of the file.
-//
-// Every error Load returns is a *ValidationError listing all problems found,
-// each as "file:line: what to write instead"; the only case where reading
-// stops at the first problem is a YAML syntax error, after which nothing else
-// can be read. On error the returned *Pipeline is nil.
+// Load reads the pipeline at path (branches.yaml) and checks it for every
+// stage: it is LoadFor(path, Stages()...), what release and plan need.
 func Load(path string) (*Pipeline, error) {
+	return LoadFor(path, Stages()...)
+}
+
+// LoadFor reads the pipeline at path (branches.yaml) strictly: unknown keys
+// and values of the wrong type are errors anywhere in the file. It applies
+// defaults, validates what every target reads (upstream, fork, branches,
+// *Env names, publish.registry and keep, logs, state, notify) and what the
+// given stages read, and resolves relative paths against the folder of the
+// file. The image definitions of build.images are read and validated only
+// for StageBuild; build.images left out means images/hyperkube.yaml beside
+// the file if there is one, else the definition built into hyperfork
+// (Image.File is then BuiltinImageFile).
+//
+// The targets and the stages they ask for:
+//
+//	sync, status     StageSync
+//	build            StageSync, StageBuild
+//	test             StageTest
+//	publish          StagePublish
+//	release, plan    every stage (Load): plan predicts release, so it must
+//	                 refuse what release would refuse
+//	report, prune    none: what every target reads is checked anyway
+//
+// Every error LoadFor returns for the file is a *ValidationError listing
+// all problems found, each as "file:line: what to write instead". A problem
+// with a value the file left out says "(default)" and is reported at the
+// key that makes the default wrong, or with no line ("file: ...") when no
+// key does. The only case where reading stops at the first problem is a
+// YAML syntax error, after which nothing else can be read. A stage that is
+// none of the Stage constants is a plain error, a bug of the caller. On
+// error the returned *Pipeline is nil.
+func LoadFor(path string, stages ...Stage) (*Pipeline, error) {
+	stages, err := checkStages(stages)
+	if err != nil {
+		return nil, err
+	}
 	probs := &problems{}
 	display := filepath.Clean(path)
 	abs, err := filepath.Abs(path)
@@ -44,11 +73,13 @@ func Load(path string) (*Pipeline, error) {
 	if !checkHeader(d, root) {
 		return nil, probs.err()
 	}
-	p := &Pipeline{File: abs, Dir: filepath.Dir(abs)}
+	p := &Pipeline{File: abs, Dir: filepath.Dir(abs), stages: stages}
 	decodeInto(d, root, reflect.TypeFor[Pipeline](), p)
 	p.applyDefaults(d)
 	p.validate(d)
-	p.loadImages(d)
+	if p.Checked(StageBuild) {
+		p.loadImages(d)
+	}
 	p.resolvePaths()
 	if err := probs.err(); err != nil {
 		return nil, err

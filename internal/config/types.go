@@ -28,8 +28,12 @@ type Pipeline struct {
 	Dir string `yaml:"-"`
 	// File is the path the pipeline was read from, for messages.
 	File string `yaml:"-"`
-	// Images are the decoded image definitions named by Build.Images.
+	// Images are the decoded image definitions named by Build.Images, or
+	// the built-in one when Build.Images is empty. They are read only when
+	// StageBuild is checked (see Checked); Load always reads them.
 	Images []Image `yaml:"-"`
+
+	stages []Stage // what the load checked
 }
 
 // Upstream is the repository the fork follows.
@@ -74,7 +78,10 @@ type Build struct {
 	Platforms    []string     `yaml:"platforms"`    // os/arch[/variant] to cross-compile for
 	Targets      []string     `yaml:"targets"`      // Go packages to build; the binary is named by the last element
 	LDFlags      []string     `yaml:"ldflags"`      // Go templates over StampData, rendered by RenderLDFlags
-	Images       []string     `yaml:"images"`       // image definition files; absolute after Load
+	// Images are the image definition files, absolute after Load. Left
+	// out: images/hyperkube.yaml beside the config if it exists, else none,
+	// and Pipeline.Images holds the built-in hyperkube definition.
+	Images []string `yaml:"images"`
 	// Env is extra environment for the compile (CGO_ENABLED=0 is always set).
 	Env map[string]string `yaml:"env"`
 	// GoProxy is handed to the builder as GOPROXY; default: the host's.
@@ -151,6 +158,7 @@ type Image struct {
 	// Hyperkube adds the multi-call hyperkube dispatcher to the image.
 	Hyperkube bool `yaml:"hyperkube"`
 
-	// File is the path the image was read from, for messages.
+	// File is the path the image was read from, for messages, or
+	// BuiltinImageFile for the definition built into hyperfork.
 	File string `yaml:"-"`
 }

@@ -25,7 +25,8 @@ const (
 
 var notifyTypes = []string{NotifyFile, NotifyWebhook, NotifySlack, NotifyEmail, NotifyGitHubSummary}
 
-// validate checks the meaning of the decoded, defaulted pipeline. Each check
+// validate checks the meaning of the decoded, defaulted pipeline: what
+// every target reads, then what each checked stage reads. Each check
 // reports at the line of the key it is about.
 func (p *Pipeline) validate(d *doc) {
 	check := func(path, msg string) {
@@ -33,7 +34,20 @@ func (p *Pipeline) validate(d *doc) {
 			d.at(path, "%s", msg)
 		}
 	}
+	p.validateBase(d, check)
+	if p.Checked(StageBuild) {
+		p.validateBuild(d, check)
+	}
+	if p.Checked(StageTest) {
+		p.validateTest(d)
+	}
+}
 
+// validateBase checks what every target reads: the repositories, the
+// branches, the secrets' variable names, where state, logs and images are
+// kept and how many are kept (build pushes candidates, prune retains), and
+// the notifiers (a conflict is notified by sync).
+func (p *Pipeline) validateBase(d *doc, check func(path, msg string)) {
 	upOK := false
 	if p.Upstream.URL == "" {
 		d.at("upstream.url", "upstream.url is required: write the repository to follow, e.g. url: https://github.com/kubernetes/kubernetes.git under upstream:")
@@ -52,16 +66,47 @@ func (p *Pipeline) validate(d *doc) {
 				d.line("upstream.url"))
 		}
 	}
+	// An empty fork.url or publish.registry is a default: left out, the
+	// problem is at state.store, the key that makes the default wrong.
 	if _, _, s3 := S3Location(p.State.Store); s3 && p.Fork.URL == "" {
-		d.at("fork.url", "fork.url is empty, which keeps the fork as a bare repository in the state folder, but state.store is in S3: write fork.url, or make state.store a folder")
+		at, dflt := writtenOr(d, "fork.url", "state.store")
+		d.at(at, "fork.url is empty%s, which keeps the fork as a bare repository in the state folder, but state.store is in S3: write fork.url, or make state.store a folder", dflt)
 	}
 	if _, _, s3 := S3Location(p.State.Store); s3 && p.Publish.Registry == "" {
-		d.at("publish.registry", "publish.registry is empty, which keeps images in an OCI layout in the state folder, but state.store is in S3: write publish.registry, or make state.store a folder")
+		at, dflt := writtenOr(d, "publish.registry", "state.store")
+		d.at(at, "publish.registry is empty%s, which keeps images in an OCI layout in the state folder, but state.store is in S3: write publish.registry, or make state.store a folder", dflt)
 	}
 	p.validateEnvNames(d)
 	p.validateBranches(d)
-	p.validateBuild(d, check)
 
+	if p.Publish.Registry != "" {
+		check("publish.registry", checkRepository("publish.registry", p.Publish.Registry))
+	}
+	if p.Publish.Keep < 1 {
+		d.at("publish.keep", "publish.keep is %d: write 1 or more (how many stable images to keep per branch)", p.Publish.Keep)
+	}
+	if p.Logs.Keep < 1 {
+		d.at("logs.keep", "logs.keep is %d: write 1 or more (how many test logs to keep per branch)", p.Logs.Keep)
+	}
+	check("state.store", checkStore("state.store", p.State.Store))
+	if d.has("logs.store") {
+		check("logs.store", checkStore("logs.store", p.Logs.Store))
+	}
+	p.validateNotify(d)
+}
+
+// writtenOr returns path when the file writes it, else other and
+// " (default)": where to report a problem with a value, and how to say the
+// file did not write it.
+func writtenOr(d *doc, path, other string) (string, string) {
+	if _, ok := d.lines[path]; ok {
+		return path, ""
+	}
+	return other, " (default)"
+}
+
+// validateTest checks what the test stage reads.
+func (p *Pipeline) validateTest(d *doc) {
 	switch p.Test.Runner {
 	case RunnerKubetest2:
 		if len(p.Test.Command) > 0 {
@@ -81,21 +126,6 @@ func (p *Pipeline) validate(d *doc) {
 	if p.Test.Timeout <= 0 {
 		d.at("test.timeout", "test.timeout must be more than zero: write a duration such as 3h or 90m")
 	}
-
-	if p.Publish.Registry != "" {
-		check("publish.registry", checkRepository("publish.registry", p.Publish.Registry))
-	}
-	if p.Publish.Keep < 1 {
-		d.at("publish.keep", "publish.keep is %d: write 1 or more (how many stable images to keep per branch)", p.Publish.Keep)
-	}
-	if p.Logs.Keep < 1 {
-		d.at("logs.keep", "logs.keep is %d: write 1 or more (how many test logs to keep per branch)", p.Logs.Keep)
-	}
-	check("state.store", checkStore("state.store", p.State.Store))
-	if d.has("logs.store") {
-		check("logs.store", checkStore("logs.store", p.Logs.Store))
-	}
-	p.validateNotify(d)
 }
 
 // envFields lists every *Env key of the pipeline with its value, so that
@@ -126,11 +156,6 @@ func (p *Pipeline) validateEnvNames(d *doc) {
 		example := strings.ToUpper("HYPERFORK_" + root + "_" + strings.TrimSuffix(lastKey(f.path), "Env"))
 		if msg := checkEnvName(f.path, f.value, example); msg != "" {
 			d.at(f.path, "%s", msg)
-		}
-	}
-	for k := range p.Build.Env {
-		if !envNameRE.MatchString(k) {
-			d.at(joinPath("build.env", k), "build.env key %q must be an environment variable name (upper case letters, digits and _), e.g. GOFLAGS", k)
 		}
 	}
 }
@@ -167,15 +192,26 @@ func (p *Pipeline) validateBranches(d *doc) {
 	}
 }
 
+// validateBuild checks what the build stage reads, but the image
+// definitions, which loadImages reads.
 func (p *Pipeline) validateBuild(d *doc, check func(path, msg string)) {
 	b := p.Build
+	for k := range b.Env {
+		if !envNameRE.MatchString(k) {
+			d.at(joinPath("build.env", k), "build.env key %q must be an environment variable name (upper case letters, digits and _), e.g. GOFLAGS", k)
+		}
+	}
 	if b.BuildKit != "" {
 		check("build.buildkit", checkBuildKit("build.buildkit", b.BuildKit))
 	}
 	for plat, addr := range b.BuildKitByPlatform {
 		path := joinPath("build.buildkitByPlatform", plat)
 		if !slices.Contains(b.Platforms, plat) {
-			d.at(path, "build.buildkitByPlatform names %q, which is not in build.platforms: add it there or remove this line", plat)
+			platforms := "build.platforms"
+			if !d.has("build.platforms") {
+				platforms += " (default: " + strings.Join(b.Platforms, ", ") + ")"
+			}
+			d.at(path, "build.buildkitByPlatform names %q, which is not in %s: add it there or remove this line", plat, platforms)
 		}
 		check(path, checkBuildKit(path, addr))
 	}
