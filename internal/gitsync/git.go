@@ -64,7 +64,11 @@ type Identity struct {
 var DefaultIdentity = Identity{Name: "hyperfork", Email: "hyperfork@localhost"}
 
 // baseEnv keeps runs hermetic: no prompts, no user or system config that
-// could change merge results, and a fixed locale so output parses.
+// could change merge results, and a fixed locale so output parses. It is
+// added on top of exec.BaseEnv, which passes no GIT_* variable of the
+// caller's: run from a git hook or `git rebase -x`, hyperfork would
+// otherwise read and write the caller's repository (GIT_DIR,
+// GIT_OBJECT_DIRECTORY, …) instead of the mirror.
 func (g *Git) baseEnv() []string {
 	id := g.Identity
 	if id.Name == "" {
@@ -77,6 +81,8 @@ func (g *Git) baseEnv() []string {
 		"GIT_SSH_COMMAND=" + sshCommand(),
 		"GIT_CONFIG_NOSYSTEM=1",
 		"GIT_CONFIG_GLOBAL=/dev/null",
+		// The system gitattributes could change merges and exports.
+		"GIT_ATTR_NOSYSTEM=1",
 		"LC_ALL=C",
 		"GIT_AUTHOR_NAME=" + id.Name,
 		"GIT_AUTHOR_EMAIL=" + id.Email,
@@ -85,11 +91,11 @@ func (g *Git) baseEnv() []string {
 	}
 }
 
-// sshCommand keeps SSH non-interactive; the user's agent still provides keys.
+// sshCommand keeps SSH non-interactive; the user's agent still provides
+// keys, and ~/.ssh/config still names hosts. A GIT_SSH_COMMAND of the
+// caller's is not honoured: it could carry options (a ProxyCommand, another
+// identity) that make a run behave differently on one machine.
 func sshCommand() string {
-	if c := os.Getenv("GIT_SSH_COMMAND"); c != "" {
-		return c
-	}
 	return "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new"
 }
 
@@ -119,14 +125,17 @@ func EnsureBare(ctx context.Context, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create repository %s: %w", dir, err)
 	}
-	if _, err := exec.Run(ctx, exec.Cmd{Name: "git", Args: []string{"init", "--quiet", "--bare", dir},
-		Env: []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"}}); err != nil {
+	// Through run, with the environment every other git command gets: a
+	// caller's GIT_DIR would otherwise make init and config act on the
+	// caller's repository.
+	g := &Git{Dir: dir}
+	if _, err := g.run(ctx, nil, "init", "--quiet", "--bare"); err != nil {
 		return fmt.Errorf("create repository %s: %w", dir, err)
 	}
 	// A commit-graph keeps merge-base and ancestry checks fast on a
 	// Kubernetes-sized history; gc would repack the mirror at random times.
 	for _, kv := range [][2]string{{"fetch.writeCommitGraph", "true"}, {"gc.auto", "0"}, {"core.commitGraph", "true"}} {
-		if _, err := exec.Run(ctx, exec.Cmd{Name: "git", Args: []string{"-C", dir, "config", kv[0], kv[1]}}); err != nil {
+		if _, err := g.run(ctx, nil, "config", kv[0], kv[1]); err != nil {
 			return fmt.Errorf("configure repository %s: %w", dir, err)
 		}
 	}
