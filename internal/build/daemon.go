@@ -220,6 +220,11 @@ func StartDaemon(ctx context.Context, opts DaemonOptions) (*Daemon, error) {
 	// (and, with KeepRunning, this process); Close stops it.
 	cmd := osexec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// The allow-listed environment every child gets (PATH to find runc's
+	// helpers, HOME, XDG_RUNTIME_DIR, proxies and CA files for pulls), not
+	// ours: a kept daemon outlives this run, and would carry whatever
+	// variables the run that started it happened to have.
+	cmd.Env = hfexec.BaseEnv(os.Getenv)
 	// Its own process group keeps a Ctrl-C at the terminal from killing it
 	// halfway through writing its state.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
