@@ -76,7 +76,12 @@ type interruptedError struct {
 }
 
 func (e *interruptedError) Error() string {
-	return fmt.Sprintf("interrupted: %v (%v)", e.cause, e.err)
+	msg := e.cause.Error()
+	// A cause such as magerun's "interrupted by SIGINT" says it already.
+	if !strings.HasPrefix(msg, "interrupted") {
+		msg = "interrupted: " + msg
+	}
+	return fmt.Sprintf("%s (%v)", msg, e.err)
 }
 
 func (e *interruptedError) Unwrap() []error { return []error{e.cause, e.err} }

@@ -87,3 +87,12 @@ func TestRunErrorSaysInterrupted(t *testing.T) {
 		t.Fatalf("message %q does not say the command was interrupted and what it wrote", msg)
 	}
 }
+
+func TestRunErrorNamesTheCauseOfTheInterruption(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(errors.New("interrupted by SIGINT"))
+	_, err := Run(ctx, Cmd{Name: "sleep", Args: []string{"30"}})
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "sleep 30: interrupted by SIGINT (") {
+		t.Fatalf("err = %v", err)
+	}
+}

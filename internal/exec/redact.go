@@ -52,7 +52,12 @@ func (r *Redactor) Add(secrets ...string) {
 			}
 		}
 	}
-	slices.SortFunc(r.patterns, func(a, b string) int { return len(b) - len(a) })
+	slices.SortFunc(r.patterns, func(a, b string) int {
+		if len(a) != len(b) {
+			return len(b) - len(a)
+		}
+		return strings.Compare(a, b)
+	})
 	r.patterns = slices.Compact(r.patterns)
 }
 

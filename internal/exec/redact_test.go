@@ -159,3 +159,12 @@ func TestRedactingWriterSplitsALongLineOutsideSecrets(t *testing.T) {
 		t.Fatalf("a token escaped in a long line")
 	}
 }
+
+func TestRedactorAddIsIdempotent(t *testing.T) {
+	r := NewRedactor(testToken, "other-secret-1")
+	n := len(r.patterns)
+	r.Add(testToken, "other-secret-1", testToken)
+	if len(r.patterns) != n {
+		t.Fatalf("adding the same secrets again grew the patterns from %d to %d", n, len(r.patterns))
+	}
+}
