@@ -74,7 +74,7 @@ func (g *Git) baseEnv() []string {
 	if id.Name == "" {
 		id = DefaultIdentity
 	}
-	return []string{
+	return append(caEnv(os.Getenv), []string{
 		"GIT_TERMINAL_PROMPT=0",
 		"GIT_ASKPASS=/bin/true",
 		"SSH_ASKPASS=/bin/true",
@@ -88,7 +88,22 @@ func (g *Git) baseEnv() []string {
 		"GIT_AUTHOR_EMAIL=" + id.Email,
 		"GIT_COMMITTER_NAME=" + id.Name,
 		"GIT_COMMITTER_EMAIL=" + id.Email,
+	}...)
+}
+
+// caEnv makes git trust the certificate authorities the user named in
+// SSL_CERT_FILE and SSL_CERT_DIR, the variables exec.BaseEnv passes for
+// that: Debian's git talks HTTPS through libcurl-gnutls, which reads neither,
+// and the caller's own GIT_SSL_CAINFO is not passed on.
+func caEnv(getenv func(string) string) []string {
+	var env []string
+	if f := getenv("SSL_CERT_FILE"); f != "" {
+		env = append(env, "GIT_SSL_CAINFO="+f)
 	}
+	if d := getenv("SSL_CERT_DIR"); d != "" {
+		env = append(env, "GIT_SSL_CAPATH="+d)
+	}
+	return env
 }
 
 // sshCommand keeps SSH non-interactive; the user's agent still provides

@@ -109,3 +109,13 @@ func TestGitIgnoresTheCallersSSHCommand(t *testing.T) {
 		t.Fatalf("baseEnv = %q", env)
 	}
 }
+
+func TestGitTrustsTheCAFilesOfSSLCertFile(t *testing.T) {
+	t.Setenv("GIT_SSL_CAINFO", "/callers/own.pem")
+	t.Setenv("SSL_CERT_FILE", "/etc/company/ca.pem")
+	t.Setenv("SSL_CERT_DIR", "")
+	env := (&Git{}).baseEnv()
+	if !slices.Contains(env, "GIT_SSL_CAINFO=/etc/company/ca.pem") || slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "GIT_SSL_CAPATH=") }) {
+		t.Fatalf("baseEnv = %q", env)
+	}
+}
