@@ -23,6 +23,7 @@ const (
 	DefaultFiles      = 5000
 	DefaultCarries    = 30
 	DefaultNewCommits = 500
+	DefaultRounds     = 5
 )
 
 // DefaultBranches are the branches of SyncOptions by default: the main
@@ -48,13 +49,11 @@ type SyncOptions struct {
 	// Branches to sync; the first is the main line. Default
 	// DefaultBranches.
 	Branches []string
-	// Runs is how often each no-op measurement repeats; the median is
-	// reported. Default 3.
-	Runs int
-	// ModuleDir is hyperfork's module, where images/hyperkube.yaml is
-	// found for the generated config. Default the working directory, then
-	// its parents.
-	ModuleDir string
+	// Rounds is how often each side of every row runs: the no-ops and
+	// the merge alike (each merge round first adds NewCommits upstream
+	// commits to every branch). The table shows the median and the spread.
+	// Default DefaultRounds.
+	Rounds int
 	// Logger receives one line per step. Default: discarded.
 	Logger *slog.Logger
 }
@@ -68,7 +67,10 @@ const (
 	EnvCarries    = "HYPERFORK_BENCH_CARRIES"
 	EnvNewCommits = "HYPERFORK_BENCH_NEW_COMMITS"
 	EnvBranches   = "HYPERFORK_BENCH_BRANCHES"
-	EnvRuns       = "HYPERFORK_BENCH_RUNS"
+	EnvRounds     = "HYPERFORK_BENCH_ROUNDS"
+	// envRunsRenamed is EnvRounds' old name, refused so that a script
+	// setting it does not silently get the default.
+	envRunsRenamed = "HYPERFORK_BENCH_RUNS"
 )
 
 // SyncOptionsFromEnv reads the HYPERFORK_BENCH_* variables through getenv;
@@ -81,7 +83,10 @@ func SyncOptionsFromEnv(getenv func(string) string) (SyncOptions, error) {
 	num(EnvFiles, &o.Files)
 	num(EnvCarries, &o.Carries)
 	num(EnvNewCommits, &o.NewCommits)
-	num(EnvRuns, &o.Runs)
+	num(EnvRounds, &o.Rounds)
+	if v := getenv(envRunsRenamed); v != "" {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: the variable is now %s", envRunsRenamed, v, EnvRounds))
+	}
 	o.WorkDir = getenv(EnvWorkDir)
 	o.Branches = e.list(EnvBranches)
 	return o, e.err()
@@ -93,21 +98,21 @@ func (o SyncOptions) withDefaults() (SyncOptions, error) {
 	def(&o.Files, DefaultFiles)
 	def(&o.Carries, DefaultCarries)
 	def(&o.NewCommits, DefaultNewCommits)
-	def(&o.Runs, 3)
+	def(&o.Rounds, DefaultRounds)
 	if len(o.Branches) == 0 {
 		o.Branches = DefaultBranches
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Commits < 10 || o.Files < 10 || o.Carries < 1 || o.NewCommits < 1 || o.Runs < 1 {
-		return o, fmt.Errorf("bench options %+v: Commits and Files must be at least 10, Carries, NewCommits and Runs at least 1", o)
+	if o.Commits < 10 || o.Files < 10 || o.Carries < 1 || o.NewCommits < 1 || o.Rounds < 1 {
+		return o, fmt.Errorf("bench options %+v: Commits and Files must be at least 10, Carries, NewCommits and Rounds at least 1", o)
 	}
 	return o, nil
 }
 
 // Timing is one measurement of hyperfork and of plain git doing the same
-// work.
+// work; the build benchmark's rows.
 type Timing struct {
 	// Name says what was measured, e.g. "no-op, master".
 	Name string
@@ -128,6 +133,41 @@ func (t Timing) Ratio() float64 {
 	return float64(t.Ours) / float64(t.Plain)
 }
 
+// SyncTarget is the sync benchmark's goal for every headline row:
+// hyperfork within this factor of the fastest plain-git way. It is
+// printed, never asserted.
+const SyncTarget = 1.3
+
+// SyncRow is one row of the sync benchmark: hyperfork and one plain-git
+// way doing the same work, each Options.Rounds times.
+type SyncRow struct {
+	// Name says what was measured, e.g. "no-op, master".
+	Name string
+	// Way says how plain git did it, e.g. "bare mirror: ls-remote,
+	// merge-base --is-ancestor".
+	Way string
+	// Ours and Plain are the times of each round.
+	Ours, Plain Samples
+	// Target is the goal for Ratio (SyncTarget) on a headline row, whose
+	// Way is the fastest plain-git way; 0 on a context row, which compares
+	// with a slower way people also use.
+	Target float64
+	// Verified is true when both sides' results were checked correct in
+	// every round.
+	Verified bool
+}
+
+// Ratio is the ratio of the medians, Ours / Plain; 0 without plain times.
+func (r SyncRow) Ratio() float64 {
+	if r.Plain.Median() <= 0 {
+		return 0
+	}
+	return float64(r.Ours.Median()) / float64(r.Plain.Median())
+}
+
+// Met says whether a headline row's ratio is within its target.
+func (r SyncRow) Met() bool { return r.Target > 0 && r.Ratio() <= r.Target }
+
 // SyncResult is everything the sync benchmark measured.
 type SyncResult struct {
 	// Options are the effective options, defaults applied.
@@ -140,10 +180,15 @@ type SyncResult struct {
 	UpstreamSize, MirrorSize string
 	// Prime is hyperfork's first sync, which fills the empty mirror.
 	Prime time.Duration
-	// Timings are the scenarios in the order they ran.
-	Timings []Timing
+	// Rows are the scenarios in the order they ran; each merge row's
+	// rounds interleave with the other merge row's.
+	Rows []SyncRow
 	// Memory is the peak memory seen while hyperfork ran.
 	Memory Memory
+	// LoadBefore and LoadAfter are the load averages (1, 5, 15 minutes)
+	// before the first and after the last measurement: other work on the
+	// machine widens the spreads.
+	LoadBefore, LoadAfter string
 	// Verified is true when every scenario's results were checked correct
 	// on both sides.
 	Verified bool
@@ -151,8 +196,10 @@ type SyncResult struct {
 
 // Sync runs the sync benchmark: it generates an upstream and a fork, then
 // measures a no-op sync and a merge sync of every branch, hyperfork
-// in-process against plain git in a persistent clone, checks both results
-// and prints a table on w.
+// in-process against the fastest plain-git way in a persistent bare
+// repository (and, for the merge, against a clone with a work tree, for
+// context), Options.Rounds times each in alternating order, checks every
+// result and prints a table on w.
 func Sync(ctx context.Context, w io.Writer, opts SyncOptions) (*SyncResult, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -176,9 +223,9 @@ func Sync(ctx context.Context, w io.Writer, opts SyncOptions) (*SyncResult, erro
 	if err := ws.scenarios(ctx, res); err != nil {
 		return res, err
 	}
-	res.Verified = len(res.Timings) > 0
-	for _, t := range res.Timings {
-		res.Verified = res.Verified && t.Verified
+	res.Verified = len(res.Rows) > 0
+	for _, r := range res.Rows {
+		res.Verified = res.Verified && r.Verified && len(r.Ours) == o.Rounds && len(r.Plain) == o.Rounds
 	}
 	printSync(w, res)
 	return res, nil

@@ -248,6 +248,28 @@ func moduleRoot(dir string) (string, error) {
 	return filepath.Dir(filepath.Dir(img)), nil
 }
 
+// findImages returns images/hyperkube.yaml of hyperfork's module, which
+// marks the module's folder: dir, else the working directory, or the
+// nearest parent that has it.
+func findImages(dir string) (string, error) {
+	if dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", err
+		}
+		dir = wd
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		p := filepath.Join(d, "images", "hyperkube.yaml")
+		if _, err := os.Stat(p); err == nil {
+			return filepath.Abs(p)
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("images/hyperkube.yaml not found in %s or its parents: run from hyperfork's repository or set BuildOptions.ModuleDir", dir)
+		}
+	}
+}
+
 // sourceSize counts the lines and bytes of the Go files under dir.
 func sourceSize(dir string) (lines, size int, err error) {
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -19,23 +21,25 @@ import (
 // scenarios measures the scenarios in order and fills res.
 func (ws *workspace) scenarios(ctx context.Context, res *SyncResult) error {
 	bs := ws.o.Branches
-	t, err := ws.noop(ctx, fmt.Sprintf("no-op, %d branches", len(bs)), bs, fmt.Sprintf("< %.1fs (0.5s/branch)", 0.5*float64(len(bs))))
+	res.LoadBefore = loadAverage()
+	r, err := ws.noop(ctx, fmt.Sprintf("no-op, %d branches", len(bs)), bs)
 	if err != nil {
 		return err
 	}
-	res.Timings = append(res.Timings, t)
+	res.Rows = append(res.Rows, r)
 	for _, b := range bs {
-		t, err := ws.noop(ctx, "no-op, "+b, []string{b}, "< 0.5s")
+		r, err := ws.noop(ctx, "no-op, "+b, []string{b})
 		if err != nil {
 			return err
 		}
-		res.Timings = append(res.Timings, t)
+		res.Rows = append(res.Rows, r)
 	}
-	ts, err := ws.merge(ctx)
+	rs, err := ws.merge(ctx)
 	if err != nil {
 		return err
 	}
-	res.Timings = append(res.Timings, ts...)
+	res.Rows = append(res.Rows, rs...)
+	res.LoadAfter = loadAverage()
 
 	var err2 error
 	if res.MirrorSize, err2 = ws.git(ctx, ws.mirror(), "count-objects", "-vH"); err2 != nil {
@@ -64,75 +68,114 @@ func (ws *workspace) mirror() string {
 	return filepath.Join(filepath.Dir(ws.config), "state", "mirror.git")
 }
 
+// noopWay is plainNoop, for the table.
+const noopWay = "bare mirror: ls-remote, merge-base --is-ancestor"
+
 // noop measures a sync of branches when nothing is new: hyperfork's
-// ls-remote of both remotes and ancestry check in its mirror, against plain
-// git fetching both remotes into its clone and checking ancestry. Runs
-// alternate which side goes first; the medians are reported.
-func (ws *workspace) noop(ctx context.Context, name string, branches []string, target string) (Timing, error) {
-	ws.o.Logger.Info("measuring", "scenario", name, "runs", ws.o.Runs)
+// ls-remote of both remotes and ancestry check in its mirror, against
+// plain git doing the same in its own mirror, Rounds times each in
+// alternating order.
+func (ws *workspace) noop(ctx context.Context, name string, branches []string) (SyncRow, error) {
+	ws.o.Logger.Info("measuring", "scenario", name, "rounds", ws.o.Rounds)
 	before, err := ws.heads(ctx, branches)
 	if err != nil {
-		return Timing{}, err
+		return SyncRow{}, err
 	}
-	var ours, plain []time.Duration
-	for r := range ws.o.Runs {
-		for side := range 2 {
-			if (side+r)%2 == 0 {
-				rep, d, err := ws.sync(ctx, branchesEnv(branches))
-				if err != nil {
-					return Timing{}, err
-				}
-				if err := expectStatus(rep, branches, report.SyncUpToDate); err != nil {
-					return Timing{}, fmt.Errorf("%s: hyperfork: %w", name, err)
-				}
-				ours = append(ours, d)
-			} else {
-				d, err := ws.timePlain(func() error { return ws.plainNoop(ctx, branches) })
-				if err != nil {
-					return Timing{}, fmt.Errorf("%s: plain git: %w", name, err)
-				}
-				plain = append(plain, d)
+	row := SyncRow{Name: name, Way: noopWay, Target: SyncTarget}
+	sides := []func() error{
+		func() error {
+			rep, d, err := ws.sync(ctx, branchesEnv(branches))
+			if err != nil {
+				return err
+			}
+			if err := expectStatus(rep, branches, report.SyncUpToDate); err != nil {
+				return fmt.Errorf("hyperfork: %w", err)
+			}
+			row.Ours = append(row.Ours, d)
+			return nil
+		},
+		func() error {
+			d, err := ws.timePlain(func() error { return ws.plainNoop(ctx, branches) })
+			if err != nil {
+				return fmt.Errorf("plain git: %w", err)
+			}
+			row.Plain = append(row.Plain, d)
+			return nil
+		},
+	}
+	for round := 1; round <= ws.o.Rounds; round++ {
+		for _, i := range roundOrder(round, len(sides)) {
+			if err := sides[i](); err != nil {
+				return SyncRow{}, fmt.Errorf("%s, round %d: %w", name, round, err)
 			}
 		}
 	}
 	after, err := ws.heads(ctx, branches)
 	if err != nil {
-		return Timing{}, err
+		return SyncRow{}, err
 	}
 	if !slices.EqualFunc(before, after, slices.Equal) {
-		return Timing{}, fmt.Errorf("%s: a fork branch moved during a sync that had nothing to do: %v -> %v", name, before, after)
+		return SyncRow{}, fmt.Errorf("%s: a fork branch moved during a sync that had nothing to do: %v -> %v", name, before, after)
 	}
-	return Timing{Name: name, Ours: median(ours), Plain: median(plain), Target: target, Verified: true}, nil
+	row.Verified = true
+	return row, nil
 }
 
-// plainNoop is the cheapest correct plain-git check that the fork holds
-// upstream: fetch both remotes at once, then one ancestry check per branch.
+// plainNoop is the fastest correct plain-git check that the fork holds
+// upstream, the same question hyperfork asks: list the branches of both
+// remotes at once, then check ancestry for every branch at once in the
+// persistent mirror, which already holds every commit.
 func (ws *workspace) plainNoop(ctx context.Context, branches []string) error {
+	remotes := []string{"upstream", "fork"}
+	outs := make([]string, len(remotes))
+	err := parallel(len(remotes), func(i int) error {
+		args := []string{"ls-remote", "--heads", remotes[i]}
+		for _, b := range branches {
+			args = append(args, "refs/heads/"+b)
+		}
+		var err error
+		outs[i], err = ws.git(ctx, ws.plainMirror, args...)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	heads := make([]map[string]string, len(remotes))
+	for i, out := range outs {
+		heads[i] = map[string]string{}
+		for _, line := range strings.Split(out, "\n") {
+			if hash, ref, ok := strings.Cut(line, "\t"); ok {
+				heads[i][strings.TrimPrefix(ref, "refs/heads/")] = hash
+			}
+		}
+	}
+	return parallel(len(branches), func(i int) error {
+		b := branches[i]
+		up, fork := heads[0][b], heads[1][b]
+		if up == "" || fork == "" {
+			return fmt.Errorf("ls-remote lists upstream %s as %q and fork %s as %q: want both", b, up, b, fork)
+		}
+		if _, err := ws.git(ctx, ws.plainMirror, "merge-base", "--is-ancestor", up, fork); err != nil {
+			return fmt.Errorf("fork %s does not contain upstream %s: %w", b, b, err)
+		}
+		return nil
+	})
+}
+
+// parallel runs f(0) to f(n-1) at once, as a script's `&` and `wait` do,
+// and returns every error.
+func parallel(n int, f func(i int) error) error {
 	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i, remote := range []string{"fork", "upstream"} {
+	errs := make([]error, n)
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			args := []string{"fetch", "--quiet", "--no-write-fetch-head", remote}
-			for _, b := range branches {
-				args = append(args, "+refs/heads/"+b+":refs/remotes/"+remote+"/"+b)
-			}
-			_, errs[i] = ws.git(ctx, ws.clone, args...)
+			errs[i] = f(i)
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	for _, b := range branches {
-		if _, err := ws.git(ctx, ws.clone, "merge-base", "--is-ancestor", "upstream/"+b, "fork/"+b); err != nil {
-			return fmt.Errorf("fork %s does not contain upstream %s: %w", b, b, err)
-		}
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // sync runs hyperfork's sync in-process exactly as `go tool mage sync`
@@ -146,7 +189,7 @@ func (ws *workspace) sync(ctx context.Context, branches string) (*report.Report,
 	p, err := measure(func() error {
 		start := time.Now()
 		c, err := pipeline.Main(ctx, "sync", pipeline.Env{
-			Getenv: func(k string) string { return env[k] }, Stdout: &out, Stderr: &out, ModuleDir: ws.o.ModuleDir})
+			Getenv: func(k string) string { return env[k] }, Stdout: &out, Stderr: &out})
 		d, code = time.Since(start), c
 		return err
 	})
@@ -200,13 +243,4 @@ func branchesEnv(branches []string) string {
 		return branches[0]
 	}
 	return "" // all configured branches, as a scheduled run does
-}
-
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
 }

@@ -15,41 +15,43 @@ import (
 	"github.com/hyperfork/hyperfork/internal/testutil/gitfixture"
 )
 
-// workspace is the generated world: one upstream both sides read, and two
-// identical forks, one each, so neither side sees the other's pushes.
+// workspace is the generated world: one upstream every side reads, and
+// identical forks, one per side, so no side sees another's pushes.
 type workspace struct {
 	o        SyncOptions
 	upstream string // bare, shared and only read by the syncs
 	forkOurs string // bare, hyperfork's fork
-	forkGit  string // bare, plain git's fork, a copy of forkOurs
-	clone    string // plain git's persistent clone of forkGit
-	// forkPlumb is a third copy for plain git's plumbing, driven from the
-	// persistent bare repository bare.
-	forkPlumb, bare string
-	config          string // hyperfork's branches.yaml
-	report          string // HYPERFORK_REPORT
-	ours            peaks  // what the sampler saw while hyperfork ran
-	plain           peaks  // the same for plain git
-	plainGit        uint64 // exact peak RSS of plain git's timed commands (wait4)
+	// forkFast is the fastest plain-git way's fork, a copy of forkOurs,
+	// driven from plainMirror: a persistent bare repository set up as
+	// hyperfork's mirror is.
+	forkFast, plainMirror string
+	// forkClone is a third copy for the way people often use, driven from
+	// clone: a persistent clone with a work tree.
+	forkClone, clone string
+	config           string // hyperfork's branches.yaml
+	report           string // HYPERFORK_REPORT
+	ours             peaks  // what the sampler saw while hyperfork ran
+	plain            peaks  // the same for plain git
+	plainGit         uint64 // exact peak RSS of plain git's timed commands (wait4)
 	// recording makes run record peak RSS into plainGit: on while plain
 	// git's timed commands run, off for setup and checks.
 	recording bool
 }
 
 // setup generates the repositories, writes hyperfork's config, primes its
-// mirror with a first sync and gives plain git its clone: both sides start
-// the measured scenarios from the same fetched state.
+// mirror with a first sync and gives plain git its mirror and its clone:
+// every side starts the measured scenarios from the same fetched state.
 func setup(ctx context.Context, o SyncOptions, res *SyncResult) (*workspace, error) {
 	ws := &workspace{
-		o:         o,
-		upstream:  filepath.Join(o.WorkDir, "upstream.git"),
-		forkOurs:  filepath.Join(o.WorkDir, "fork-hyperfork.git"),
-		forkGit:   filepath.Join(o.WorkDir, "fork-plain.git"),
-		clone:     filepath.Join(o.WorkDir, "plain-clone"),
-		forkPlumb: filepath.Join(o.WorkDir, "fork-plumbing.git"),
-		bare:      filepath.Join(o.WorkDir, "plumbing.git"),
-		config:    filepath.Join(o.WorkDir, "hyperfork", "branches.yaml"),
-		report:    filepath.Join(o.WorkDir, "hyperfork", "report.json"),
+		o:           o,
+		upstream:    filepath.Join(o.WorkDir, "upstream.git"),
+		forkOurs:    filepath.Join(o.WorkDir, "fork-hyperfork.git"),
+		forkFast:    filepath.Join(o.WorkDir, "fork-plain-mirror.git"),
+		plainMirror: filepath.Join(o.WorkDir, "plain-mirror.git"),
+		forkClone:   filepath.Join(o.WorkDir, "fork-plain-clone.git"),
+		clone:       filepath.Join(o.WorkDir, "plain-clone"),
+		config:      filepath.Join(o.WorkDir, "hyperfork", "branches.yaml"),
+		report:      filepath.Join(o.WorkDir, "hyperfork", "report.json"),
 	}
 	log := o.Logger
 	log.Info("generating upstream", "commits", o.Commits, "files", o.Files, "branches", o.Branches)
@@ -67,7 +69,7 @@ func setup(ctx context.Context, o SyncOptions, res *SyncResult) (*workspace, err
 		return nil, err
 	}
 	res.GenerateFork = time.Since(start)
-	for _, dst := range []string{ws.forkGit, ws.forkPlumb} {
+	for _, dst := range []string{ws.forkFast, ws.forkClone} {
 		if _, err := ws.run(ctx, "", "cp", "-a", ws.forkOurs, dst); err != nil {
 			return nil, err
 		}
@@ -75,7 +77,7 @@ func setup(ctx context.Context, o SyncOptions, res *SyncResult) (*workspace, err
 	if res.UpstreamSize, err = ws.git(ctx, ws.upstream, "count-objects", "-vH"); err != nil {
 		return nil, err
 	}
-	if err := ws.writeConfig(o.ModuleDir); err != nil {
+	if err := ws.writeConfig(); err != nil {
 		return nil, err
 	}
 
@@ -92,8 +94,24 @@ func setup(ctx context.Context, o SyncOptions, res *SyncResult) (*workspace, err
 	res.Memory.PrimeGit, res.Memory.PrimeAlloc = ws.ours.git, ws.ours.alloc
 	ws.ours = peaks{}
 
-	log.Info("cloning the forks for plain git")
-	if _, err := ws.git(ctx, "", "clone", "--quiet", "--origin", "fork", ws.forkGit, ws.clone); err != nil {
+	log.Info("fetching the forks for plain git")
+	// The mirror's remotes fetch into refs/remotes, as a clone's do; its
+	// settings are those gitsync gives hyperfork's mirror, so both sides
+	// answer ancestry questions from the same kind of repository.
+	for _, args := range [][]string{
+		{"init", "--quiet", "--bare", ws.plainMirror},
+		{"-C", ws.plainMirror, "config", "gc.auto", "0"},
+		{"-C", ws.plainMirror, "config", "fetch.writeCommitGraph", "true"},
+		{"-C", ws.plainMirror, "config", "core.commitGraph", "true"},
+		{"-C", ws.plainMirror, "remote", "add", "fork", ws.forkFast},
+		{"-C", ws.plainMirror, "remote", "add", "upstream", ws.upstream},
+		{"-C", ws.plainMirror, "fetch", "--quiet", "--multiple", "fork", "upstream"},
+	} {
+		if _, err := ws.git(ctx, "", args...); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := ws.git(ctx, "", "clone", "--quiet", "--origin", "fork", ws.forkClone, ws.clone); err != nil {
 		return nil, err
 	}
 	for _, args := range [][]string{
@@ -105,60 +123,24 @@ func setup(ctx context.Context, o SyncOptions, res *SyncResult) (*workspace, err
 			return nil, err
 		}
 	}
-	// The bare repository's remotes fetch into refs/remotes, as a clone's do.
-	for _, args := range [][]string{
-		{"init", "--quiet", "--bare", ws.bare},
-		{"-C", ws.bare, "config", "gc.auto", "0"},
-		{"-C", ws.bare, "remote", "add", "fork", ws.forkPlumb},
-		{"-C", ws.bare, "remote", "add", "upstream", ws.upstream},
-		{"-C", ws.bare, "fetch", "--quiet", "--multiple", "fork", "upstream"},
-	} {
-		if _, err := ws.git(ctx, "", args...); err != nil {
-			return nil, err
-		}
-	}
 	return ws, nil
 }
 
-// writeConfig writes hyperfork's branches.yaml: the two local bare
-// repositories, every branch, no notifications, state in a folder.
-func (ws *workspace) writeConfig(moduleDir string) error {
-	img, err := findImages(moduleDir)
-	if err != nil {
-		return err
-	}
+// writeConfig writes hyperfork's branches.yaml as a user who only syncs
+// writes it: the two local bare repositories, every branch, state in a
+// folder, and no build section. Nothing else goes beside it: a sync must
+// not need images/ or anything else of the build.
+func (ws *workspace) writeConfig() error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "apiVersion: hyperfork.dev/v1alpha1\nkind: Pipeline\nupstream:\n  url: %q\nfork:\n  url: %q\nbranches:\n", ws.upstream, ws.forkOurs)
 	for _, br := range ws.o.Branches {
 		fmt.Fprintf(&b, "  - name: %q\n", br)
 	}
-	fmt.Fprintf(&b, "build:\n  images: [%q]\nstate:\n  store: state\n", img)
+	fmt.Fprintf(&b, "state:\n  store: state\n")
 	if err := os.MkdirAll(filepath.Dir(ws.config), 0o755); err != nil {
 		return err
 	}
 	return os.WriteFile(ws.config, []byte(b.String()), 0o644)
-}
-
-// findImages returns images/hyperkube.yaml of hyperfork's module: the
-// config must be valid as a whole, though sync never reads the image.
-func findImages(moduleDir string) (string, error) {
-	dir := moduleDir
-	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return "", err
-		}
-		dir = wd
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		p := filepath.Join(d, "images", "hyperkube.yaml")
-		if _, err := os.Stat(p); err == nil {
-			return filepath.Abs(p)
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("images/hyperkube.yaml not found in %s or its parents: run from hyperfork's repository or set SyncOptions.ModuleDir", dir)
-		}
-	}
 }
 
 // gitEnv is hermetic like hyperfork's own git runs: no user or system
