@@ -14,6 +14,7 @@ import (
 	"github.com/hyperfork/hyperfork/internal/config"
 	"github.com/hyperfork/hyperfork/internal/exec"
 	"github.com/hyperfork/hyperfork/internal/gitsync"
+	"github.com/hyperfork/hyperfork/internal/loopback"
 	"github.com/hyperfork/hyperfork/internal/notify"
 	"github.com/hyperfork/hyperfork/internal/registry"
 	"github.com/hyperfork/hyperfork/internal/report"
@@ -100,6 +101,13 @@ func (b *builder) branch(ctx context.Context, br config.Branch) *report.Branch {
 	}
 	res, logPath, err := b.buildCommit(ctx, br, head)
 	out.Build.Log = logPath
+	if stopped := interruption(ctx); err != nil && stopped != nil {
+		// Stopped midway: not the commit's fault, nothing to record or
+		// notify; the next run builds it.
+		fail(fmt.Errorf("build of %s %v", short(head), stopped))
+		fmt.Fprintf(r.out, "%s: %s\n", br.Name, out.Error)
+		return out
+	}
 	if err != nil {
 		fail(err)
 		var ce *build.CompileError
@@ -124,7 +132,8 @@ func (b *builder) branch(ctx context.Context, br config.Branch) *report.Branch {
 	out.Build.Status, out.Build.Version, out.Build.Platforms = report.BuildBuilt, res.version, res.platforms
 	out.Build.Image, out.Build.Images = res.images[0], res.images
 	st.Build.Status, st.Build.Version, st.Build.Image, st.Build.Images = report.BuildBuilt, res.version, res.images[0], res.images
-	if err := store.SaveBranch(ctx, r.store, br.Name, st); err != nil {
+	// The candidate is pushed: record it even if a signal came meanwhile.
+	if err := store.SaveBranch(context.WithoutCancel(ctx), r.store, br.Name, st); err != nil {
 		return fail(err)
 	}
 	fmt.Fprintf(r.out, "%s: built %s (%s) as candidate %s\n", br.Name, short(head), res.version, res.images[0])
@@ -326,10 +335,7 @@ func (b *builder) connect(ctx context.Context, addr string) (compileFunc, error)
 // explicitly on loopback (BuildKit needs to be told to use plain HTTP).
 func imageHost(ref string) string {
 	host, _, ok := strings.Cut(ref, "/")
-	if !ok {
-		return ""
-	}
-	if strings.HasPrefix(host, "127.") || strings.HasPrefix(host, "localhost") || strings.HasPrefix(host, "[::1]") {
+	if ok && loopback.Host(host) {
 		return host
 	}
 	return ""

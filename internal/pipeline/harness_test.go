@@ -96,16 +96,6 @@ notify:
 state:
   store: state
 %s`, w.upURL, w.forkURL, w.branches, w.notify, w.yaml)
-	// The default build.images entry; sync does not read it, but the
-	// config must be valid as a whole.
-	img, err := os.ReadFile("../../images/hyperkube.yaml")
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	os.MkdirAll(filepath.Join(w.dir, "images"), 0o755)
-	if err := os.WriteFile(filepath.Join(w.dir, "images", "hyperkube.yaml"), img, 0o644); err != nil {
-		w.t.Fatal(err)
-	}
 	p := filepath.Join(w.dir, "branches.yaml")
 	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
 		w.t.Fatal(err)

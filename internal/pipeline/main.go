@@ -63,7 +63,7 @@ func Main(ctx context.Context, target string, env Env) (int, error) {
 	if path == "" {
 		path = "branches.yaml"
 	}
-	cfg, err := config.Load(path)
+	cfg, err := config.LoadFor(path, stagesOf(target)...)
 	if err != nil {
 		return usage(target, opts, fmt.Errorf("%w\nfix the config and run again; nothing was done", err))
 	}
@@ -76,6 +76,21 @@ func Main(ctx context.Context, target string, env Env) (int, error) {
 		return 0, nil
 	}
 	return rep.ExitCode, errors.New(summarize(rep))
+}
+
+// stagesOf returns the stages target runs, so that a config is checked
+// for what the target needs: a sync-only config with no build section
+// syncs. plan predicts release, so it checks everything release would.
+func stagesOf(target string) []config.Stage {
+	switch target {
+	case "sync", "status":
+		return []config.Stage{config.StageSync}
+	case "build":
+		return []config.Stage{config.StageSync, config.StageBuild}
+	case "release", "plan":
+		return config.Stages()
+	}
+	return nil
 }
 
 // usage reports a problem found before anything was done: exit code 2, and

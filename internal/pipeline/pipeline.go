@@ -189,6 +189,15 @@ func (r *Runner) Run(ctx context.Context, target string) *report.Report {
 	return rep
 }
 
+// interruption returns why ctx ended (a signal's *magerun.Interrupted, or
+// context.Canceled), or nil while it runs.
+func interruption(ctx context.Context) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	return context.Cause(ctx)
+}
+
 // buildable drops the branches whose sync failed: their fork head is
 // unknown. A conflicted branch still builds its (unchanged) fork head.
 func buildable(rep *report.Report, branches []config.Branch) []config.Branch {
@@ -206,10 +215,20 @@ func buildable(rep *report.Report, branches []config.Branch) []config.Branch {
 // finish computes the exit code and writes the report everywhere it goes.
 func (r *Runner) finish(ctx context.Context, rep *report.Report) {
 	rep.Finished = r.opts.Now().UTC().Format(time.RFC3339)
+	stopped := interruption(ctx)
+	if stopped != nil {
+		// A stopped run is a failed one whatever its branches reached: the
+		// person or supervisor that stopped it must not read success.
+		rep.Interrupted = stopped.Error()
+		rep.Error = joinErr(fmt.Sprintf("%v: the run stopped before it finished; the branches below say what was done, nothing else changed; run it again to finish", stopped), rep.Error)
+	}
 	if rep.ExitCode == 0 {
-		codes := make([]int, 0, len(rep.Branches))
+		codes := make([]int, 0, len(rep.Branches)+1)
 		for _, b := range rep.Branches {
 			codes = append(codes, b.ExitCode)
+		}
+		if stopped != nil {
+			codes = append(codes, report.ExitFailed)
 		}
 		rep.ExitCode = report.Combine(codes...)
 	}

@@ -38,8 +38,17 @@ func (r *Runner) runSync(ctx context.Context, rep *report.Report, branches []con
 		if o.Err != nil {
 			b.Error = o.Err.Error()
 		}
+		if stopped := interruption(ctx); stopped != nil && o.Err != nil {
+			// Stopped midway: nothing was learnt about the branch, so
+			// nothing is recorded or notified; the next run starts over.
+			b.Error = fmt.Sprintf("sync %v", stopped)
+			o.Sync.Message = b.Error
+			r.printSync(b, o, dryRun)
+			continue
+		}
 		if !dryRun {
-			r.recordSync(ctx, b, o)
+			// What finished before a signal is recorded all the same.
+			r.recordSync(context.WithoutCancel(ctx), b, o)
 		}
 		r.printSync(b, o, dryRun)
 		if dryRun {

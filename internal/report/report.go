@@ -37,12 +37,14 @@ func Combine(codes ...int) int {
 
 // Report is the whole run.
 type Report struct {
-	Target   string    `json:"target"`
-	ExitCode int       `json:"exitCode"`
-	Started  string    `json:"started,omitempty"`
-	Finished string    `json:"finished,omitempty"`
-	Error    string    `json:"error,omitempty"`
-	Branches []*Branch `json:"branches"`
+	Target   string `json:"target"`
+	ExitCode int    `json:"exitCode"`
+	Started  string `json:"started,omitempty"`
+	Finished string `json:"finished,omitempty"`
+	Error    string `json:"error,omitempty"`
+	// Interrupted says which signal stopped the run before it finished.
+	Interrupted string    `json:"interrupted,omitempty"`
+	Branches    []*Branch `json:"branches"`
 }
 
 // Branch returns the branch's entry, adding it if the report has none.
@@ -154,14 +156,30 @@ func (r *Report) Write(path string) error {
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
 	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("write report %s: it is a folder; name a file, such as %s", path, filepath.Join(path, "report.json"))
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("write report %s: %w", path, err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	// A temporary file beside the report, renamed over it: a reader never
+	// sees half a report, and a failure leaves nothing behind.
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
 		return fmt.Errorf("write report %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	defer os.Remove(f.Name())
+	_, err = f.Write(append(b, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
 		return fmt.Errorf("write report %s: %w", path, err)
 	}
 	return nil

@@ -1,0 +1,243 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hyperfork/hyperfork/internal/report"
+)
+
+// mageRun is `go tool mage TARGET` started from hyperfork's checkout, as a
+// user starts it, against the world's config.
+type mageRun struct {
+	cmd    *osexec.Cmd
+	out    *syncBuffer
+	rep    string
+	exited chan struct{}
+	err    error // valid once exited is closed
+}
+
+// syncBuffer is a bytes.Buffer safe to read while the process writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (w *world) startMage(t *testing.T, target string, extraEnv ...string) *mageRun {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &mageRun{out: &syncBuffer{}, rep: filepath.Join(w.dir, "report-"+target+".json"), exited: make(chan struct{})}
+	m.cmd = osexec.Command("go", "tool", "mage", target)
+	m.cmd.Dir = root
+	m.cmd.Env = append(os.Environ(), "HYPERFORK_CONFIG="+w.config(), "HYPERFORK_REPORT="+m.rep)
+	for k, v := range w.env {
+		m.cmd.Env = append(m.cmd.Env, k+"="+v)
+	}
+	m.cmd.Env = append(m.cmd.Env, extraEnv...)
+	m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
+	if err := m.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { m.err = m.cmd.Wait(); close(m.exited) }()
+	t.Cleanup(func() { _ = m.cmd.Process.Kill(); <-m.exited })
+	return m
+}
+
+// wait returns the exit code, failing the test if the run takes longer.
+func (m *mageRun) wait(t *testing.T, limit time.Duration) int {
+	t.Helper()
+	select {
+	case <-m.exited:
+		var ee *osexec.ExitError
+		if errors.As(m.err, &ee) {
+			return ee.ExitCode()
+		}
+		if m.err != nil {
+			t.Fatal(m.err)
+		}
+		return 0
+	case <-time.After(limit):
+		t.Fatalf("go tool mage did not end within %s after the signal:\n%s", limit, m.out)
+		return -1
+	}
+}
+
+// childOf returns the pid of a child of pid, waiting for one to appear.
+func childOf(t *testing.T, pid int) int {
+	t.Helper()
+	for range 200 {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+		if err == nil {
+			if f := strings.Fields(string(b)); len(f) > 0 {
+				n, _ := strconv.Atoi(f[0])
+				return n
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("process %d has no child", pid)
+	return 0
+}
+
+// processesOf lists the live processes whose command line or environment
+// names dir: hyperfork's workers and the git commands it started.
+func processesOf(dir string) []string {
+	var found []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil || e.Name() == strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		environ, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if strings.Contains(string(stat), ") Z ") {
+			continue // a zombie is dead; its parent has yet to reap it
+		}
+		if bytes.Contains(cmdline, []byte(dir)) || bytes.Contains(environ, []byte(dir)) {
+			found = append(found, e.Name()+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return found
+}
+
+// TestSignalStopsTheRun sends a stop signal to each process of
+// `go tool mage sync` while the sync is pushing, as a CI runner, docker stop
+// or a person does: the run must end at once with exit code 1, push nothing
+// afterwards, leave no process behind, release the branch lock and write a
+// report that says it was interrupted.
+func TestSignalStopsTheRun(t *testing.T) {
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		t.Skip("needs Linux /proc to find the processes")
+	}
+	for _, tc := range []struct {
+		name   string
+		sig    syscall.Signal
+		target string // which process gets the signal
+	}{
+		{"SIGTERM to go", syscall.SIGTERM, "go"},
+		{"SIGTERM to mage", syscall.SIGTERM, "mage"},
+		{"SIGINT to go", syscall.SIGINT, "go"},
+		{"SIGKILL to mage", syscall.SIGKILL, "mage"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.branches = "branches:\n  - name: master\n"
+			w.upstreamCommit("master", "upstream: fix", map[string]string{"pkg/fix.go": "package pkg\n"})
+			before := w.forkHead("master")
+
+			// The push waits at the server until the test lets it go: the
+			// run is then exactly where the fault was seen.
+			reached, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			w.srv.BeforeReceivePack(func() {
+				once.Do(func() { close(reached) })
+				<-release
+			})
+			defer close(release)
+
+			m := w.startMage(t, "sync")
+			select {
+			case <-reached:
+			case <-m.exited:
+				t.Fatalf("go tool mage ended before the sync reached its push:\n%s", m.out)
+			case <-time.After(5 * time.Minute):
+				t.Fatalf("the sync never reached its push:\n%s", m.out)
+			}
+			pid := m.cmd.Process.Pid
+			if tc.target == "mage" {
+				pid = childOf(t, pid)
+			}
+			if err := syscall.Kill(pid, tc.sig); err != nil {
+				t.Fatal(err)
+			}
+			code := m.wait(t, 20*time.Second)
+			if tc.sig != syscall.SIGKILL && code != report.ExitFailed {
+				t.Errorf("exit code %d after %s, want %d:\n%s", code, tc.name, report.ExitFailed, m.out)
+			}
+			if code == 0 {
+				t.Errorf("exit code 0 after %s", tc.name)
+			}
+
+			// Nothing of the run may go on: no process, and no push once
+			// the server lets the old one through.
+			deadline := time.Now().Add(10 * time.Second)
+			for len(processesOf(w.dir)) > 0 && time.Now().Before(deadline) {
+				time.Sleep(100 * time.Millisecond)
+			}
+			if left := processesOf(w.dir); len(left) > 0 {
+				t.Errorf("processes outlived the run:\n%s", strings.Join(left, "\n"))
+			}
+			w.srv.BeforeReceivePack(nil)
+			time.Sleep(500 * time.Millisecond)
+			if after := w.forkHead("master"); after != before {
+				t.Errorf("the fork moved from %s to %s after the signal", before, after)
+			}
+
+			if tc.sig != syscall.SIGKILL {
+				b, err := os.ReadFile(m.rep)
+				if err != nil {
+					t.Fatalf("no report after the signal: %v\n%s", err, m.out)
+				}
+				var rep report.Report
+				if err := json.Unmarshal(b, &rep); err != nil {
+					t.Fatal(err)
+				}
+				if rep.ExitCode != report.ExitFailed || !strings.Contains(rep.Interrupted, "interrupted by") ||
+					!strings.Contains(w.branch(&rep, "master").Error, "interrupted") {
+					t.Errorf("report does not say the run was interrupted:\n%s", b)
+				}
+			}
+
+			// The lock is free and nothing was recorded: the next run merges.
+			code, rep, out := w.run("sync")
+			if code != 0 || w.branch(rep, "master").Sync.Status != report.SyncMerged {
+				t.Fatalf("the run after the signal: exit %d\n%s", code, out)
+			}
+		})
+	}
+}
+
+// TestConcurrentMageRuns starts two `go tool mage` in one checkout in the
+// same instant: each must run its target (mage's compile is shared and was
+// racy), never fail with a compile error.
+func TestConcurrentMageRuns(t *testing.T) {
+	w := newWorld(t)
+	w.upstreamCommit("master", "upstream: fix", map[string]string{"pkg/fix.go": "package pkg\n"})
+	runs := []*mageRun{w.startMage(t, "plan"), w.startMage(t, "status"), w.startMage(t, "plan")}
+	for i, m := range runs {
+		code := m.wait(t, 5*time.Minute)
+		if code != 0 {
+			t.Errorf("run %d: exit code %d:\n%s", i, code, m.out)
+		}
+		if strings.Contains(m.out.String(), "mage_output_file.go") {
+			t.Errorf("run %d raced on mage's compile:\n%s", i, m.out)
+		}
+	}
+}
