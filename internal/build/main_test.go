@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hyperfork/hyperfork/internal/testutil/prereq"
 )
 
 // testDaemon is the one buildkitd shared by every test of this binary:
@@ -37,18 +39,13 @@ func TestMain(m *testing.M) {
 // where a silent skip would hide that the test never ran.
 func skipOrFail(t *testing.T, reason string) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true and %s", reason)
-	}
-	t.Skip(reason)
+	prereq.Missing(t, "%s", reason)
 }
 
 // needDaemon returns the shared daemon, starting it on first use.
 func needDaemon(t *testing.T) *Daemon {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs buildkitd; skipped in -short mode")
-	}
+	prereq.Slow(t, "needs buildkitd")
 	if os.Geteuid() != 0 {
 		skipOrFail(t, "buildkitd with runc needs root")
 	}

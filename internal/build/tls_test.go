@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hyperfork/hyperfork/internal/testutil/prereq"
 )
 
 // writeCert issues a certificate signed by parent (self-signed when nil)
@@ -47,9 +49,7 @@ func writeCert(t *testing.T, dir, base string, tmpl *x509.Certificate, parent *x
 // TestConnectTLS starts a buildkitd that listens on tcp:// with mutual TLS
 // and checks that Connect gets in only with the right files.
 func TestConnectTLS(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs buildkitd; skipped in -short mode")
-	}
+	prereq.Slow(t, "needs buildkitd")
 	if os.Geteuid() != 0 {
 		skipOrFail(t, "buildkitd with runc needs root")
 	}

@@ -160,7 +160,9 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 		return nil, "", fmt.Errorf("build log: %w", err)
 	}
 	defer logf.Close()
-	logw := &redactingWriter{w: logf, red: r.redactor}
+	// Secrets are held back across writes; Close flushes the last line.
+	logw := exec.NewRedactingWriter(logf, r.redactor)
+	defer logw.Close()
 
 	if len(cfg.Images) == 0 {
 		return nil, logPath, errNoImages
@@ -394,20 +396,9 @@ func tail(b []byte, n int) []byte {
 	return b[len(b)-n:]
 }
 
-func safeName(branch string) string { return strings.ReplaceAll(branch, "/", "_") }
-
-// redactingWriter keeps secrets out of the build log.
-type redactingWriter struct {
-	w   io.Writer
-	red *exec.Redactor
-}
-
-func (w *redactingWriter) Write(p []byte) (int, error) {
-	if _, err := io.WriteString(w.w, w.red.String(string(p))); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
+// safeName is the branch's folder name: injective, so "rel/1" and "rel_1"
+// never share a work folder or a log folder.
+func safeName(branch string) string { return store.EncodeName(branch) }
 
 // errNoImages stops a build that would have nothing to push.
 var errNoImages = errors.New("build.images is empty: nothing to pack; list at least one image such as images/hyperkube.yaml")

@@ -17,6 +17,7 @@ import (
 	"github.com/hyperfork/hyperfork/internal/registry"
 	"github.com/hyperfork/hyperfork/internal/report"
 	"github.com/hyperfork/hyperfork/internal/testutil/ocitest"
+	"github.com/hyperfork/hyperfork/internal/testutil/prereq"
 )
 
 // One buildkitd for every build test of this package: its Go build cache
@@ -30,9 +31,7 @@ var buildkitd struct {
 
 func needBuildKit(t *testing.T) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs buildkitd; skipped in -short mode")
-	}
+	prereq.Slow(t, "needs buildkitd")
 	if os.Geteuid() != 0 {
 		skipOrFail(t, "buildkitd with runc needs root")
 	}
@@ -67,10 +66,7 @@ func TestMain(m *testing.M) {
 
 func skipOrFail(t *testing.T, reason string) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true and %s", reason)
-	}
-	t.Skip(reason)
+	prereq.Missing(t, "%s", reason)
 }
 
 // goProject is a small Go module with two commands that print the version

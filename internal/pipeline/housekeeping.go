@@ -13,8 +13,12 @@ import (
 	"github.com/hyperfork/hyperfork/internal/report"
 )
 
-// lastReport returns the newest run report in the state folder, by its
-// finish time; the report target's own runs are not reports of work.
+// workTargets are the targets whose reports say what was done; status,
+// plan, report and prune only look.
+var workTargets = map[string]bool{"sync": true, "build": true, "test": true, "publish": true, "release": true}
+
+// lastReport returns the newest report of work in the state folder, by its
+// finish time.
 func (r *Runner) lastReport() (*report.Report, string, error) {
 	files, _ := filepath.Glob(filepath.Join(r.store.Root(), "reports", "*.json"))
 	var best *report.Report
@@ -25,7 +29,7 @@ func (r *Runner) lastReport() (*report.Report, string, error) {
 			continue
 		}
 		var rep report.Report
-		if json.Unmarshal(b, &rep) != nil || rep.Target == "report" {
+		if json.Unmarshal(b, &rep) != nil || !workTargets[rep.Target] {
 			continue
 		}
 		if best == nil || rep.Finished > best.Finished {

@@ -67,6 +67,11 @@ func Main(ctx context.Context, target string, env Env) (int, error) {
 	if err != nil {
 		return usage(target, opts, fmt.Errorf("%w\nfix the config and run again; nothing was done", err))
 	}
+	// An unknown branch name is a usage error: nothing runs, nothing is
+	// written to the state store.
+	if _, err := cfg.SelectBranches(opts.Branches); err != nil {
+		return usage(target, opts, fmt.Errorf("HYPERFORK_BRANCHES: %w", err))
+	}
 	r, err := New(cfg, opts)
 	if err != nil {
 		return usage(target, opts, err)
@@ -105,12 +110,16 @@ func usage(target string, opts Options, err error) (int, error) {
 	return report.ExitConfig, err
 }
 
-// summarize says in one line per branch why the run did not exit 0.
+// summarize says in one line per branch why the run did not exit 0. Branches
+// that failed the same way (an unreachable upstream fails them all) share one
+// line, so the reason is read once.
 func summarize(rep *report.Report) string {
 	var lines []string
 	if rep.Error != "" {
 		lines = append(lines, rep.Error)
 	}
+	var order []string
+	byWhy := map[string][]string{}
 	for _, b := range rep.Branches {
 		if b.ExitCode == 0 {
 			continue
@@ -119,7 +128,13 @@ func summarize(rep *report.Report) string {
 		if why == "" && b.Sync != nil && b.Sync.Status == report.SyncConflict {
 			why = "merge conflict: waits for a person (see the resolution above)"
 		}
-		lines = append(lines, fmt.Sprintf("%s: %s", b.Name, why))
+		if _, seen := byWhy[why]; !seen {
+			order = append(order, why)
+		}
+		byWhy[why] = append(byWhy[why], b.Name)
+	}
+	for _, why := range order {
+		lines = append(lines, fmt.Sprintf("%s: %s", strings.Join(byWhy[why], ", "), why))
 	}
 	return fmt.Sprintf("%s: exit code %d\n%s", rep.Target, rep.ExitCode, strings.Join(lines, "\n"))
 }

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/hyperfork/hyperfork/internal/config"
@@ -130,7 +129,7 @@ func (r *Runner) lockAll(ctx context.Context, rep *report.Report, branches []con
 	var held []func()
 	var free []config.Branch
 	for _, b := range branches {
-		unlock, err := r.store.Lock(ctx, "branch-"+strings.ReplaceAll(b.Name, "/", "_"))
+		unlock, err := r.store.Lock(ctx, "branch-"+store.EncodeName(b.Name))
 		if err != nil {
 			code := report.ExitFailed
 			if errors.Is(err, store.ErrLocked) {

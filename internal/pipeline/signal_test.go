@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hyperfork/hyperfork/internal/report"
+	"github.com/hyperfork/hyperfork/internal/testutil/prereq"
 )
 
 // mageRun is `go tool mage TARGET` started from hyperfork's checkout, as a
@@ -134,7 +135,7 @@ func processesOf(dir string) []string {
 // report that says it was interrupted.
 func TestSignalStopsTheRun(t *testing.T) {
 	if _, err := os.Stat("/proc/self/task"); err != nil {
-		t.Skip("needs Linux /proc to find the processes")
+		prereq.Missing(t, "needs Linux /proc to find the processes")
 	}
 	for _, tc := range []struct {
 		name   string

@@ -31,6 +31,7 @@ func (r *Runner) runSync(ctx context.Context, rep *report.Report, branches []con
 		rep.Error, rep.ExitCode = err.Error(), report.ExitFailed
 		return
 	}
+	printed := map[string]string{} // error text → the branch it was printed for
 	for _, o := range s.Sync(ctx, toGitBranches(branches), dryRun) {
 		b := rep.Branch(o.Branch)
 		b.Sync = &o.Sync
@@ -50,7 +51,12 @@ func (r *Runner) runSync(ctx context.Context, rep *report.Report, branches []con
 			// What finished before a signal is recorded all the same.
 			r.recordSync(context.WithoutCancel(ctx), b, o)
 		}
-		r.printSync(b, o, dryRun)
+		if first, ok := printed[b.Error]; ok && b.Error != "" {
+			fmt.Fprintf(r.out, "%s: %s: the same error as %s\n", b.Name, o.Sync.Status, first)
+		} else {
+			r.printSync(b, o, dryRun)
+			printed[b.Error] = b.Name
+		}
 		if dryRun {
 			r.predictBuild(ctx, b)
 		}

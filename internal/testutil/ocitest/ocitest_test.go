@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/hyperfork/hyperfork/internal/testutil/ocitest"
+	"github.com/hyperfork/hyperfork/internal/testutil/prereq"
 )
 
 func TestStartRegistry(t *testing.T) {
@@ -67,9 +68,7 @@ func TestStartRefusingRegistry(t *testing.T) {
 // layer is unpacked and its go cross-compiles a program for linux/arm64, as
 // the build stage will do inside it.
 func TestPushGoBuilderImage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("makes a 200 MB image and compiles with it")
-	}
+	prereq.Slow(t, "makes a 200 MB image and compiles with it")
 	host := ocitest.StartRegistry(t)
 	start := time.Now()
 	ref := ocitest.PushGoBuilderImage(t, host)
