@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -90,14 +89,25 @@ func (m *mageRun) wait(t *testing.T, limit time.Duration) int {
 }
 
 // childOf returns the pid of a child of pid, waiting for one to appear.
+// Every process's stat is read: a Go program forks from any of its threads,
+// so the main thread's children list can be empty.
 func childOf(t *testing.T, pid int) int {
 	t.Helper()
 	for range 200 {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-		if err == nil {
-			if f := strings.Fields(string(b)); len(f) > 0 {
-				n, _ := strconv.Atoi(f[0])
-				return n
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			child, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+			if err != nil {
+				continue
+			}
+			// pid (comm) state ppid …; comm may hold spaces, so split after ")".
+			rest := string(stat[bytes.LastIndexByte(stat, ')')+1:])
+			if f := strings.Fields(rest); len(f) > 1 && f[1] == strconv.Itoa(pid) {
+				return child
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -182,9 +192,10 @@ func TestSignalStopsTheRun(t *testing.T) {
 			if tc.sig != syscall.SIGKILL && code != report.ExitFailed {
 				t.Errorf("exit code %d after %s, want %d:\n%s", code, tc.name, report.ExitFailed, m.out)
 			}
-			if code == 0 {
-				t.Errorf("exit code 0 after %s", tc.name)
-			}
+			// After SIGKILL to mage, `go tool` itself exits 0: cmd/go records
+			// a tool's death by signal as exit status -1, which never raises
+			// its exit status above 0. Nothing in mage can change that; what
+			// matters is that the run below it stops.
 
 			// Nothing of the run may go on: no process, and no push once
 			// the server lets the old one through.
