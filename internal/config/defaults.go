@@ -77,6 +77,16 @@ func (p *Pipeline) applyDefaults(d *doc) {
 	if p.State.Store == "" {
 		p.State.Store = DefaultStateStore
 	}
+	if p.State.WorkDir == "" {
+		if _, _, s3 := S3Location(p.State.Store); s3 {
+			p.State.WorkDir = DefaultStateStore
+		} else {
+			p.State.WorkDir = p.State.Store
+		}
+	}
+	if !d.has("test.parallel") {
+		p.Test.Parallel = 1
+	}
 	if p.Logs.Store == "" {
 		// The logs live beside the state unless told otherwise, in the same
 		// kind of store.

@@ -193,6 +193,9 @@ func TestLoadValid(t *testing.T) {
 			if b, pre, ok := S3Location(p.State.Store); !ok || b != "hyperfork-state" || pre != "prod" {
 				t.Errorf("S3Location = %q %q %v", b, pre, ok)
 			}
+			if p.WorkDir() != "/var/tmp/hyperfork" || p.State.S3.Region != "eu-west-1" || p.State.S3.PathStyle == nil || !*p.State.S3.PathStyle {
+				t.Errorf("workDir %q, s3 %+v", p.WorkDir(), p.State.S3)
+			}
 		}},
 		{"valid-exec-runner.yaml", func(t *testing.T, p *Pipeline) {
 			if p.Test.Runner != RunnerExec || len(p.Test.Command) != 3 || p.Test.Timeout != 45*time.Minute {

@@ -32,6 +32,7 @@ func (p *Pipeline) resolvePaths() {
 	if _, _, s3 := S3Location(p.Logs.Store); !s3 {
 		p.Logs.Store = p.resolve(p.Logs.Store)
 	}
+	p.State.WorkDir = p.resolve(p.State.WorkDir)
 	if t := p.Build.BuildKitTLS; t != nil {
 		t.CA, t.Cert, t.Key = p.resolve(t.CA), p.resolve(t.Cert), p.resolve(t.Key)
 	}
@@ -50,6 +51,10 @@ func (p *Pipeline) StateDir() string {
 	}
 	return p.resolve(p.State.Store)
 }
+
+// WorkDir is the absolute local work folder: the mirror, exported sources,
+// build outputs and buildkitd's state. It is always local, and disposable.
+func (p *Pipeline) WorkDir() string { return p.State.WorkDir }
 
 // LogsDir is the absolute folder where test logs are kept, or "" when they
 // are kept in S3 (see S3Location).

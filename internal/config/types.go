@@ -103,6 +103,8 @@ type Test struct {
 	Runner  string        `yaml:"runner"`  // RunnerKubetest2 (default) or RunnerExec
 	Command []string      `yaml:"command"` // the command of RunnerExec; it writes JUnit XML into $HYPERFORK_ARTIFACTS
 	Timeout time.Duration `yaml:"timeout"` // the limit for the whole test run; default 3h
+	// Parallel is how many branches are tested at the same time; default 1.
+	Parallel int `yaml:"parallel"`
 }
 
 // Publish configures where images go.
@@ -143,9 +145,26 @@ type Notifier struct {
 	PasswordEnv string `yaml:"passwordEnv"`
 }
 
-// State configures the state store.
+// State configures the state store and the local work folder.
 type State struct {
 	Store string `yaml:"store"` // a folder (absolute after Load) or s3://bucket/prefix
+	// WorkDir is the local scratch folder: the mirror, exported sources,
+	// buildkitd's state. Losing it costs time, never correctness. Default:
+	// the state folder when state.store is a folder, else .hyperfork.
+	WorkDir string `yaml:"workDir"`
+	// S3 overrides what the AWS SDK's standard sources (AWS_REGION,
+	// AWS_ENDPOINT_URL_S3, profiles) say, for state.store and logs.store.
+	S3 S3 `yaml:"s3"`
+}
+
+// S3 overrides the AWS SDK's standard settings for S3 stores. Credentials
+// never go here: they come from the SDK's own sources.
+type S3 struct {
+	Region   string `yaml:"region"`   // e.g. eu-west-1; default AWS_REGION
+	Endpoint string `yaml:"endpoint"` // an S3-compatible server; default AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL
+	// PathStyle forces path-style addressing (bucket in the path); default:
+	// on for an IP address or localhost endpoint, else virtual-hosted.
+	PathStyle *bool `yaml:"pathStyle"`
 }
 
 // Image is one images/*.yaml definition.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -72,7 +73,9 @@ func (p *Pipeline) validateBase(d *doc, check func(path, msg string)) {
 		at, dflt := writtenOr(d, "fork.url", "state.store")
 		d.at(at, "fork.url is empty%s, which keeps the fork as a bare repository in the state folder, but state.store is in S3: write fork.url, or make state.store a folder", dflt)
 	}
-	if _, _, s3 := S3Location(p.State.Store); s3 && p.Publish.Registry == "" {
+	// Images are kept only by build and publish: a sync-only config with
+	// state in S3 needs no registry.
+	if _, _, s3 := S3Location(p.State.Store); s3 && p.Publish.Registry == "" && (p.Checked(StageBuild) || p.Checked(StagePublish)) {
 		at, dflt := writtenOr(d, "publish.registry", "state.store")
 		d.at(at, "publish.registry is empty%s, which keeps images in an OCI layout in the state folder, but state.store is in S3: write publish.registry, or make state.store a folder", dflt)
 	}
@@ -89,6 +92,16 @@ func (p *Pipeline) validateBase(d *doc, check func(path, msg string)) {
 		d.at("logs.keep", "logs.keep is %d: write 1 or more (how many test logs to keep per branch)", p.Logs.Keep)
 	}
 	check("state.store", checkStore("state.store", p.State.Store))
+	if e := p.State.S3.Endpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			d.at("state.s3.endpoint", "state.s3.endpoint %q is not a URL: write e.g. https://s3.eu-west-1.amazonaws.com or http://127.0.0.1:7070", e)
+		} else if u.User != nil || u.RawQuery != "" {
+			d.at("state.s3.endpoint", "state.s3.endpoint holds credentials or a query string: remove them; credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or web identity")
+		}
+	}
+	if p.Test.Parallel < 1 {
+		d.at("test.parallel", "test.parallel is %d: write 1 or more (how many branches are tested at the same time)", p.Test.Parallel)
+	}
 	if d.has("logs.store") {
 		check("logs.store", checkStore("logs.store", p.Logs.Store))
 	}
