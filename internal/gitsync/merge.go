@@ -25,7 +25,29 @@ type MergeResult struct {
 	Base string
 	// Conflicts lists the conflicted paths; empty when the merge is clean.
 	Conflicts []report.Conflict
+	// Sides holds, per conflicted path, what each side has there.
+	Sides map[string]Sides
 }
+
+// Sides is what the merge base, the fork and upstream hold at a conflicted
+// path: the index stages git leaves (1, 2 "ours" and 3 "theirs" in a clone
+// of the fork merging upstream). A side with an empty Mode has no file
+// there: it deleted or renamed it.
+type Sides struct {
+	Base, Fork, Upstream Entry
+}
+
+// Entry is one side of a conflicted path.
+type Entry struct {
+	// Mode is git's file mode: 100644, 100755, 120000 (symlink), 160000
+	// (submodule), or empty when the side has nothing at the path.
+	Mode string
+	// Object is the blob, or for a submodule the commit it points at.
+	Object string
+}
+
+// IsSubmodule reports whether the entry is a submodule.
+func (e Entry) IsSubmodule() bool { return e.Mode == "160000" }
 
 // Merge merges upstream commit up into fork commit fork with git's own
 // three-way merge (merge-tree --write-tree: no work tree, no index) and, when
@@ -66,12 +88,12 @@ func (g *Git) Merge(ctx context.Context, branch, upBranch, fork, up string, ffOn
 		}
 		conflicted = true
 	}
-	tree, conflicts := parseMergeTree(out)
+	tree, conflicts, sides := parseMergeTree(out)
 	if conflicted {
 		if len(conflicts) == 0 {
 			return nil, fmt.Errorf("merge upstream %s into %s: git reported a conflict it did not name", upBranch, branch)
 		}
-		res.Conflicts = conflicts
+		res.Conflicts, res.Sides = conflicts, sides
 		return res, nil
 	}
 	msg := fmt.Sprintf("Merge upstream %s (%s..%s, %d commits) into %s\n\nMerged by hyperfork: %d new upstream commit(s) from %s..%s.\n",
@@ -90,21 +112,37 @@ var ErrNotFastForward = errors.New("cannot fast-forward: the fork branch has com
 // parseMergeTree reads the -z output of merge-tree --write-tree --messages:
 // the tree, the conflicted stages, an empty field, then one record per
 // message: a count of paths, the paths, a conflict type and a message.
-func parseMergeTree(out string) (string, []report.Conflict) {
+func parseMergeTree(out string) (string, []report.Conflict, map[string]Sides) {
 	fields := strings.Split(out, "\x00")
 	if len(fields) == 0 {
-		return "", nil
+		return "", nil, nil
 	}
 	tree := strings.TrimSpace(fields[0])
 	i := 1
-	paths := map[string]bool{}
+	sides := map[string]Sides{}
 	var order []string
 	for ; i < len(fields) && fields[i] != ""; i++ {
 		// "<mode> <object> <stage>\t<path>"
-		if _, p, ok := strings.Cut(fields[i], "\t"); ok && !paths[p] {
-			paths[p] = true
+		meta, p, ok := strings.Cut(fields[i], "\t")
+		if !ok {
+			continue
+		}
+		if _, seen := sides[p]; !seen {
 			order = append(order, p)
 		}
+		sd := sides[p]
+		if f := strings.Fields(meta); len(f) == 3 {
+			e := Entry{Mode: f[0], Object: f[1]}
+			switch f[2] {
+			case "1":
+				sd.Base = e
+			case "2":
+				sd.Fork = e
+			case "3":
+				sd.Upstream = e
+			}
+		}
+		sides[p] = sd
 	}
 	i++ // the empty field between sections
 	kinds := map[string]string{}
@@ -129,7 +167,7 @@ func parseMergeTree(out string) (string, []report.Conflict) {
 			if kinds[p] == "" || kinds[p] == "content" {
 				kinds[p] = kind
 			}
-			if kind == "rename" {
+			if kind == "rename" || kind == "rename/delete" {
 				for _, q := range recPaths {
 					if q != p {
 						others[p] = q
@@ -141,13 +179,18 @@ func parseMergeTree(out string) (string, []report.Conflict) {
 	conflicts := make([]report.Conflict, 0, len(order))
 	for _, p := range order {
 		k := kinds[p]
-		if k == "" {
+		sd := sides[p]
+		switch {
+		case sd.Fork.IsSubmodule() || sd.Upstream.IsSubmodule():
+			// Whatever git called it, resolving means choosing a commit.
+			k = "submodule"
+		case k == "":
 			k = "content"
 		}
 		conflicts = append(conflicts, report.Conflict{Path: p, Kind: k, OtherPath: others[p]})
 	}
 	sort.Slice(conflicts, func(a, b int) bool { return conflicts[a].Path < conflicts[b].Path })
-	return tree, conflicts
+	return tree, conflicts, sides
 }
 
 // conflictKind maps git's conflict type to the kinds hyperfork reports;
@@ -157,6 +200,9 @@ func conflictKind(typ string) string {
 	switch {
 	case !strings.HasPrefix(t, "conflict"):
 		return ""
+	case strings.Contains(t, "rename/delete"):
+		// Not a rename to follow: one side renamed, the other deleted.
+		return "rename/delete"
 	case strings.Contains(t, "rename"):
 		return "rename"
 	case strings.Contains(t, "modify/delete"):

@@ -103,7 +103,7 @@ func TestParseMergeTreeMessages(t *testing.T) {
 		"\x00" +
 		"1\x00a.txt\x00Auto-merging\x00Auto-merging a.txt\n\x00" +
 		"1\x00a.txt\x00CONFLICT (contents)\x00CONFLICT (content): Merge conflict in a.txt\n\x00"
-	tree, cs := parseMergeTree(out)
+	tree, cs, _ := parseMergeTree(out)
 	if tree != "treeoid" || len(cs) != 1 || cs[0].Path != "a.txt" || cs[0].Kind != "content" {
 		t.Fatalf("%s %+v", tree, cs)
 	}

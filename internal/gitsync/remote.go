@@ -13,6 +13,9 @@ import (
 var (
 	// ErrUnreachable means the remote could not be contacted.
 	ErrUnreachable = errors.New("remote unreachable")
+	// ErrNotFound means the remote answered, but there is no repository at
+	// the URL (or, on most hosting services, none the credentials may read).
+	ErrNotFound = errors.New("repository not found")
 	// ErrAuth means the remote refused the credentials.
 	ErrAuth = errors.New("authentication failed")
 	// ErrLeaseRefused means the fork branch moved while we worked.
@@ -24,23 +27,44 @@ var (
 // LsRemote returns the commit each branch points at on the remote; a branch
 // missing there is absent from the map. It transfers no objects.
 func (g *Git) LsRemote(ctx context.Context, r Remote, branches []string) (map[string]string, error) {
-	args := []string{"ls-remote", "--heads", r.URL}
+	heads, _, err := g.lsRemote(ctx, r, branches, false)
+	return heads, err
+}
+
+// lsRemote lists branches of the remote and, with tags, every tag (the
+// object each tag ref points at, not the peeled commit). One conversation:
+// --heads and --tags make git ask the server for those namespaces only, so
+// a host that also advertises pull-request refs does not send them.
+func (g *Git) lsRemote(ctx context.Context, r Remote, branches []string, tags bool) (heads, tagRefs map[string]string, err error) {
+	args := []string{"ls-remote", "--heads"}
+	if tags {
+		args = append(args, "--tags")
+	}
+	args = append(args, r.URL)
 	for _, b := range branches {
 		args = append(args, "refs/heads/"+b)
 	}
+	if tags && len(branches) > 0 {
+		args = append(args, "refs/tags/*")
+	}
 	out, err := g.run(ctx, &r, args...)
 	if err != nil {
-		return nil, classify(r, "list branches of", err)
+		return nil, nil, classify(r, "list branches of", err)
 	}
-	heads := map[string]string{}
+	heads, tagRefs = map[string]string{}, map[string]string{}
 	for _, line := range strings.Split(out, "\n") {
 		hash, ref, ok := strings.Cut(strings.TrimSpace(line), "\t")
 		if !ok {
 			continue
 		}
-		heads[strings.TrimPrefix(ref, "refs/heads/")] = hash
+		switch {
+		case strings.HasPrefix(ref, "refs/heads/"):
+			heads[strings.TrimPrefix(ref, "refs/heads/")] = hash
+		case strings.HasPrefix(ref, "refs/tags/") && !strings.HasSuffix(ref, "^{}"):
+			tagRefs[ref] = hash
+		}
 	}
-	return heads, nil
+	return heads, tagRefs, nil
 }
 
 // mirrorRef is where the mirror keeps a remote's branch, apart from the other
@@ -51,23 +75,44 @@ func mirrorRef(remote, branch string) string {
 
 // Fetch brings the named branches of the remote into the mirror under
 // refs/hyperfork/<remote>/<branch>. Only new objects travel. With tags, the
-// remote's tags come too (the build stage describes commits with them).
+// remote's tags come too (the build stage describes commits with them), and
+// a tag the remote moved moves in the mirror as well: a tag is the remote's
+// word on what a version is, and a stale one would stamp builds wrongly.
+// Tags the remote deleted are kept (see the tag refspec). With no branches and
+// tags, only the tags are fetched.
+//
+// The mirror is shared by runs on other branches: Fetch holds its write
+// lock, because every fetch updates refs and the commit-graph chain, and two
+// at once fail on the commit-graph's lock file.
 func (g *Git) Fetch(ctx context.Context, r Remote, branches []string, tags bool) error {
-	if len(branches) == 0 {
+	if len(branches) == 0 && !tags {
 		return nil
 	}
-	args := []string{"fetch", "--quiet", "--no-write-fetch-head", "--no-auto-gc"}
-	if tags {
-		args = append(args, "--tags")
-	} else {
-		args = append(args, "--no-tags")
+	what := "fetch " + strings.Join(branches, ", ") + " from"
+	if len(branches) == 0 {
+		what = "fetch tags from"
 	}
-	args = append(args, r.URL)
+	unlock, err := g.lockWrites(ctx)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", what, r.Name, err)
+	}
+	defer unlock()
+	// No --quiet: it hides the lines that say why a ref was refused, and
+	// a failure would read "exit status 1" and nothing else.
+	args := []string{"fetch", "--no-write-fetch-head", "--no-auto-gc", "--no-tags", r.URL}
 	for _, b := range branches {
 		args = append(args, "+refs/heads/"+b+":"+mirrorRef(r.Name, b))
 	}
+	if tags {
+		// Forced, unlike --tags, which refuses to move an existing tag
+		// ("would clobber existing tag") and fails the whole fetch. Not
+		// pruned: the mirror's tags come from both remotes (the fork's own
+		// release tags among them), and pruning against one would delete
+		// the other's.
+		args = append(args, "+refs/tags/*:refs/tags/*")
+	}
 	if _, err := g.run(ctx, &r, args...); err != nil {
-		return classify(r, "fetch "+strings.Join(branches, ", ")+" from", err)
+		return classify(r, what, err)
 	}
 	return nil
 }
@@ -95,30 +140,6 @@ func (g *Git) Push(ctx context.Context, r Remote, branch, commit, expected strin
 		return fmt.Errorf("push %s to fork branch %s: %w by %s: %s; check branch protection and the token's write permission", short(commit), branch, ErrPushRefused, exec.RedactURL(r.URL), firstLine(text, "rejected"))
 	}
 	return classify(r, "push "+branch+" to", err)
-}
-
-// classify turns a git failure into an error that says what went wrong with
-// which remote and what to do next.
-func classify(r Remote, what string, err error) error {
-	msg := err.Error()
-	u := exec.RedactURL(r.URL)
-	lower := strings.ToLower(msg)
-	switch {
-	case strings.Contains(lower, "authentication failed") || strings.Contains(lower, "401") ||
-		strings.Contains(lower, "403") || strings.Contains(lower, "could not read username") ||
-		strings.Contains(lower, "permission denied (publickey)"):
-		hint := "check the token in the variable named by " + r.Name + ".tokenEnv"
-		if !strings.HasPrefix(r.URL, "http") {
-			hint = "check that ssh-agent holds a key the server accepts"
-		}
-		return fmt.Errorf("%s %s %s: %w; %s", what, r.Name, u, ErrAuth, hint)
-	case strings.Contains(lower, "could not resolve host") || strings.Contains(lower, "connection refused") ||
-		strings.Contains(lower, "failed to connect") || strings.Contains(lower, "timed out") ||
-		strings.Contains(lower, "does not appear to be a git repository") || strings.Contains(lower, "not found") ||
-		strings.Contains(lower, "could not read from remote"):
-		return fmt.Errorf("%s %s %s: %w (%s); check %s.url and the network, then run again", what, r.Name, u, ErrUnreachable, lastLine(msg), r.Name)
-	}
-	return fmt.Errorf("%s %s %s: %w", what, r.Name, u, err)
 }
 
 func short(h string) string {

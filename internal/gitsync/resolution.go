@@ -18,6 +18,9 @@ type ResolutionInput struct {
 	ForkCommit           string
 	Merged               int
 	Conflicts            []report.Conflict
+	// Sides holds what each side has at a conflicted path (MergeResult.Sides);
+	// the advice for binary files, submodules and deletions comes from it.
+	Sides map[string]Sides
 }
 
 var unsafeDirRE = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
@@ -41,10 +44,8 @@ func Resolution(in ResolutionInput) string {
 	fmt.Fprintf(&b, "git fetch %s %s\n", q(up), q("refs/heads/"+in.UpstreamBranch))
 	fmt.Fprintf(&b, "git merge --no-ff -m %s %s\n", q(msg), in.UpstreamCommit)
 	b.WriteString("# 2. Resolve each conflicted path, keeping what both sides need:\n")
-	var paths []string
 	for _, c := range in.Conflicts {
-		paths = append(paths, q(c.Path))
-		fmt.Fprintf(&b, "#   %s (%s)%s\n", c.Path, c.Kind, hint(c))
+		fmt.Fprintf(&b, "#   %s (%s)%s\n", c.Path, c.Kind, advice(c, in.Sides[c.Path]))
 		for _, u := range c.Upstream {
 			fmt.Fprintf(&b, "#     upstream %s %s (%s)\n", short(u.Hash), u.Subject, u.Author)
 		}
@@ -54,17 +55,58 @@ func Resolution(in ResolutionInput) string {
 	}
 	b.WriteString("git diff --name-only --diff-filter=U   # what is still unresolved\n")
 	b.WriteString("# 3. Record the resolution and push it to the fork:\n")
-	fmt.Fprintf(&b, "git add -A -- %s\n", strings.Join(paths, " "))
+	// -u, not "add -A -- PATH...": a path resolved by deleting it (git rm)
+	// no longer matches a pathspec, and add would fail on it; -u stages
+	// every tracked path, deletions included, and no stray untracked file.
+	b.WriteString("git add -u   # every resolved path, deletions included; git add a file you created\n")
 	b.WriteString("git commit --no-edit\n")
 	fmt.Fprintf(&b, "git push origin %s\n", q("HEAD:refs/heads/"+in.Branch))
 	return b.String()
 }
 
-// hint says what resolving this kind of conflict means.
-func hint(c report.Conflict) string {
+// advice says what resolving this kind of conflict means, with the commands
+// for the kinds that have no markers to remove. In the clone of step 1,
+// "ours" is the fork and "theirs" is upstream. Commands are on comment lines:
+// they are choices, and pasting step 2 must not make them.
+func advice(c report.Conflict, sd Sides) string {
+	q := exec.ShellQuote
+	p := q(c.Path)
+	rm := "git rm -q -- " + p
 	switch c.Kind {
+	case "binary":
+		return ": a binary file, which has no markers to remove; take one side whole (or write a merged file yourself):\n" +
+			"#       git checkout --ours -- " + p + "     # the fork's version\n" +
+			"#       git checkout --theirs -- " + p + "   # upstream's version"
+	case "submodule":
+		var opts []string
+		if sd.Fork.IsSubmodule() {
+			opts = append(opts, "#       git update-index --cacheinfo 160000,"+sd.Fork.Object+","+p+"   # the fork's commit")
+		}
+		if sd.Upstream.IsSubmodule() {
+			opts = append(opts, "#       git update-index --cacheinfo 160000,"+sd.Upstream.Object+","+p+"   # upstream's commit")
+		}
+		if !sd.Fork.IsSubmodule() || !sd.Upstream.IsSubmodule() {
+			opts = append(opts, "#       "+rm+"   # the deletion")
+		}
+		return ": a submodule, which git cannot merge; point it at one commit (merge the submodule's own history first if you need both):\n" +
+			strings.Join(opts, "\n")
 	case "modify/delete":
-		return ": one side deleted it; keep the file (edit it) or delete it (git rm)"
+		changed, deleted, ok := keptDeleted(sd)
+		if !ok {
+			return ": one side changed it and the other deleted it; keep it (edit it to what both sides need) or delete it (" + rm + ")"
+		}
+		return fmt.Sprintf(": %s changed it and %s deleted it; keep it (edit it to what both sides need) or delete it (%s)", changed, deleted, rm)
+	case "rename/delete":
+		from := "it"
+		if c.OtherPath != "" {
+			from = c.OtherPath
+		}
+		renamed, deleted, ok := keptDeleted(sd)
+		if !ok {
+			renamed, deleted = "one side", "the other"
+		}
+		return fmt.Sprintf(": %s renamed %s to %s and %s deleted %s; keep %s (edit it as needed) or delete it (%s)",
+			renamed, from, c.Path, deleted, from, c.Path, rm)
 	case "rename":
 		if c.OtherPath != "" {
 			return ": renamed; the other name is " + c.OtherPath
@@ -76,6 +118,18 @@ func hint(c report.Conflict) string {
 		return ": a file on one side, a directory on the other"
 	}
 	return ": remove the <<<<<<< ======= >>>>>>> markers"
+}
+
+// keptDeleted names the side that has the path and the side that has
+// nothing there; ok is false when the stages do not say.
+func keptDeleted(sd Sides) (kept, deleted string, ok bool) {
+	switch {
+	case sd.Fork.Mode == "" && sd.Upstream.Mode != "":
+		return "upstream", "the fork", true
+	case sd.Upstream.Mode == "" && sd.Fork.Mode != "":
+		return "the fork", "upstream", true
+	}
+	return "", "", false
 }
 
 // Summary is the plain-text conflict report for people: paths, commits

@@ -31,8 +31,8 @@ func (s *Syncer) EnsureCommit(ctx context.Context, branch, commit string) error 
 	if !s.git.hasCommit(ctx, commit) {
 		return fmt.Errorf("fork branch %s moved past %s while fetching; run again", branch, short(commit))
 	}
-	if _, err := s.git.run(ctx, &s.opts.Upstream, "fetch", "--quiet", "--no-write-fetch-head", "--no-auto-gc",
-		s.opts.Upstream.URL, "+refs/tags/*:refs/tags/*"); err != nil {
+	// After the fork's tags, so that upstream's word wins on a tag both have.
+	if err := s.git.Fetch(ctx, s.opts.Upstream, nil, true); err != nil {
 		s.opts.Logger.Warn("could not fetch upstream tags; the version falls back to v0.0.0", "err", err)
 	}
 	return nil

@@ -29,7 +29,7 @@ func (s *Syncer) Status(ctx context.Context, branches []Branch) []BranchStatus {
 	for i, b := range branches {
 		out[i].Branch, out[i].UpstreamBranch = b.Name, b.Upstream
 	}
-	h, err := s.lsRemote(ctx, branches)
+	h, err := s.lsRemote(ctx, branches, false)
 	if err != nil {
 		for i := range out {
 			out[i].Error = err.Error()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 
@@ -57,7 +58,7 @@ func New(ctx context.Context, opts Options) (*Syncer, error) {
 		opts.Concurrency = 4
 	}
 	opts.Upstream.Name, opts.Fork.Name = "upstream", "fork"
-	if err := EnsureBare(ctx, opts.MirrorDir); err != nil {
+	if err := ensureMirror(ctx, opts.MirrorDir); err != nil {
 		return nil, fmt.Errorf("mirror: %w", err)
 	}
 	return &Syncer{opts: opts, git: &Git{Dir: opts.MirrorDir, Redactor: opts.Redactor, Identity: opts.Identity}}, nil
@@ -69,17 +70,22 @@ func (s *Syncer) Git() *Git { return s.git }
 // heads is what ls-remote saw on both sides.
 type heads struct {
 	up, fork map[string]string
+	// upTags is upstream's tags (ref -> object), when asked for.
+	upTags map[string]string
 }
 
-// lsRemote lists both remotes at once.
-func (s *Syncer) lsRemote(ctx context.Context, branches []Branch) (heads, error) {
+// lsRemote lists both remotes at once; with tags, upstream's tags too.
+func (s *Syncer) lsRemote(ctx context.Context, branches []Branch, tags bool) (heads, error) {
 	var h heads
 	var ups, forks []string
 	for _, b := range branches {
 		ups, forks = append(ups, b.Upstream), append(forks, b.Name)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { h.up, err = s.git.LsRemote(gctx, s.opts.Upstream, ups); return })
+	g.Go(func() (err error) {
+		h.up, h.upTags, err = s.git.lsRemote(gctx, s.opts.Upstream, dedupe(ups), tags)
+		return
+	})
 	g.Go(func() (err error) { h.fork, err = s.git.LsRemote(gctx, s.opts.Fork, forks); return })
 	return h, g.Wait()
 }
@@ -96,7 +102,7 @@ func (s *Syncer) Sync(ctx context.Context, branches []Branch, dryRun bool) []Out
 		out[i].Sync.Status, out[i].Err = report.SyncError, err
 		out[i].Sync.Message = err.Error()
 	}
-	h, err := s.lsRemote(ctx, branches)
+	h, err := s.lsRemote(ctx, branches, true)
 	if err != nil {
 		for i := range branches {
 			fail(i, err)
@@ -131,15 +137,25 @@ func (s *Syncer) Sync(ctx context.Context, branches []Branch, dryRun bool) []Out
 			fetchFork = append(fetchFork, b.Name)
 		}
 	}
-	if len(pending) == 0 {
+	// Tags are compared on every run, not only when a branch moved: a tag
+	// upstream added or moved on a commit the mirror has would otherwise
+	// wait for the next upstream commit, and builds meanwhile would be
+	// described from the old one.
+	tags := s.git.tagsBehind(ctx, h.upTags)
+	if len(pending) == 0 && !tags {
 		return out
 	}
-	s.opts.Logger.Info("fetching", "upstream", fetchUp, "fork", fetchFork)
-	if err := s.git.Fetch(ctx, s.opts.Upstream, dedupe(fetchUp), true); err != nil {
-		for i := range pending {
-			fail(i, err)
+	s.opts.Logger.Info("fetching", "upstream", fetchUp, "fork", fetchFork, "tags", tags)
+	if err := s.git.Fetch(ctx, s.opts.Upstream, dedupe(fetchUp), tags); err != nil {
+		if len(fetchUp) > 0 {
+			for i := range pending {
+				fail(i, err)
+			}
+			return out
 		}
-		return out
+		// Only tags: the branches can still sync; the build stage's version
+		// may be described from an old tag, which the log says.
+		s.opts.Logger.Warn("could not fetch upstream tags; builds are described from the mirror's old ones", "err", err)
 	}
 	if err := s.git.Fetch(ctx, s.opts.Fork, fetchFork, false); err != nil {
 		for i := range pending {
@@ -161,38 +177,93 @@ func (s *Syncer) Sync(ctx context.Context, branches []Branch, dryRun bool) []Out
 	return out
 }
 
+// leaseRetries is how many times a branch is merged again when the fork
+// branch moved between reading it and pushing.
+const leaseRetries = 3
+
 // syncOne merges and pushes one branch whose objects are in the mirror.
+// When the push is refused because someone else pushed to the fork branch
+// meanwhile, it reads the branch again and merges on its new head (which may
+// now conflict, or already contain upstream), leaseRetries times at most.
 func (s *Syncer) syncOne(ctx context.Context, b Branch, st report.Sync, dryRun bool) Outcome {
-	o := Outcome{Branch: b.Name, Sync: st}
-	up, fork := st.UpstreamCommit, st.ForkCommit
 	log := s.opts.Logger.With("branch", b.Name)
-	fail := func(err error) Outcome {
+	for moved := 0; ; moved++ {
+		o, err := s.attempt(ctx, b, st, dryRun, log)
+		if err == nil {
+			return o
+		}
+		if errors.Is(err, ErrLeaseRefused) && moved < leaseRetries {
+			log.Info("fork branch moved while merging; merging again on its new head", "retry", moved+1)
+			fork, rerr := s.reread(ctx, b.Name)
+			if rerr == nil {
+				st.ForkCommit = fork
+				continue
+			}
+			err = fmt.Errorf("%w; then reading it again failed: %w", err, rerr)
+		} else if errors.Is(err, ErrLeaseRefused) {
+			err = fmt.Errorf("fork branch %s moved %d times during the run, each time between reading it and pushing: %w", b.Name, moved+1, err)
+		}
 		o.Sync.Status, o.Err, o.Sync.Message = report.SyncError, err, err.Error()
 		return o
 	}
+}
+
+// reread returns the fork branch's head now, fetching it into the mirror
+// when the mirror lacks it; "" when the branch is gone.
+func (s *Syncer) reread(ctx context.Context, branch string) (string, error) {
+	heads, err := s.git.LsRemote(ctx, s.opts.Fork, []string{branch})
+	if err != nil {
+		return "", err
+	}
+	fork := heads[branch]
+	if fork == "" || s.git.hasCommit(ctx, fork) {
+		return fork, nil
+	}
+	if err := s.git.Fetch(ctx, s.opts.Fork, []string{branch}, false); err != nil {
+		return "", err
+	}
+	if !s.git.hasCommit(ctx, fork) {
+		// It moved again, past what ls-remote saw: the fetch has the newer head.
+		out, err := s.git.run(ctx, nil, "rev-parse", "--verify", mirrorRef(s.opts.Fork.Name, branch)+"^{commit}")
+		if err != nil {
+			return "", fmt.Errorf("read fork branch %s in the mirror: %w", branch, err)
+		}
+		fork = strings.TrimSpace(out)
+	}
+	return fork, nil
+}
+
+// attempt merges upstream into the fork head st.ForkCommit and pushes the
+// result. A non-nil error is the outcome's error (ErrLeaseRefused among
+// them); the Outcome is then partly filled.
+func (s *Syncer) attempt(ctx context.Context, b Branch, st report.Sync, dryRun bool, log *slog.Logger) (Outcome, error) {
+	o := Outcome{Branch: b.Name, Sync: st}
+	up, fork := st.UpstreamCommit, st.ForkCommit
 	if fork == "" {
 		// A branch missing on the fork starts as upstream's.
 		n, err := s.git.count(ctx, up)
 		if err != nil {
-			return fail(fmt.Errorf("count commits of upstream %s: %w", b.Upstream, err))
+			return o, fmt.Errorf("count commits of upstream %s: %w", b.Upstream, err)
 		}
 		o.Sync.MergedCommits = n
-		o.Sync.Message = fmt.Sprintf("fork branch %s created from upstream %s", b.Name, b.Upstream)
-		if !dryRun {
+		if dryRun {
+			o.Sync.Message = fmt.Sprintf("would create fork branch %s from upstream %s (%d commit(s))", b.Name, b.Upstream, n)
+		} else {
 			if err := s.git.Push(ctx, s.opts.Fork, b.Name, up, ""); err != nil {
-				return fail(err)
+				return o, err
 			}
 			s.track(ctx, b.Name, up)
+			o.Sync.Message = fmt.Sprintf("fork branch %s created from upstream %s", b.Name, b.Upstream)
 		}
 		o.Sync.Status, o.Sync.ForkCommit = report.SyncCreated, up
-		log.Info("created fork branch", "commit", short(up))
-		return o
+		log.Info(o.Sync.Message, "commit", short(up))
+		return o, nil
 	}
 	if ok, err := s.git.isAncestor(ctx, up, fork); err != nil {
-		return fail(fmt.Errorf("check %s against upstream %s: %w", b.Name, b.Upstream, err))
+		return o, fmt.Errorf("check %s against upstream %s: %w", b.Name, b.Upstream, err)
 	} else if ok {
 		o.Sync.Status = report.SyncUpToDate
-		return o
+		return o, nil
 	}
 	res, err := s.git.Merge(ctx, b.Name, b.Upstream, fork, up, b.FFOnly)
 	in := ResolutionInput{Branch: b.Name, UpstreamBranch: b.Upstream, ForkURL: s.opts.Fork.URL,
@@ -206,39 +277,44 @@ func (s *Syncer) syncOne(ctx context.Context, b Branch, st report.Sync, dryRun b
 		in.Merged = res.Merged
 		o.Sync.Resolution = Resolution(in)
 		o.Summary = o.Sync.Message + "\n\n" + o.Sync.Resolution
-		return o
+		return o, nil
 	case err != nil:
-		return fail(err)
+		return o, err
 	}
 	o.Sync.MergedCommits = res.Merged
 	if len(res.Conflicts) > 0 {
 		if err := s.git.Explain(ctx, fork, up, res.Conflicts); err != nil {
-			return fail(err)
+			return o, err
 		}
-		in.Merged, in.Conflicts = res.Merged, res.Conflicts
+		in.Merged, in.Conflicts, in.Sides = res.Merged, res.Conflicts, res.Sides
 		o.Sync.Status = report.SyncConflict
 		o.Sync.Conflicts = res.Conflicts
 		o.Sync.Resolution = Resolution(in)
 		o.Summary = Summary(in)
 		log.Warn("merge conflict", "paths", len(res.Conflicts))
-		return o
+		return o, nil
 	}
 	if !dryRun {
 		if err := s.git.Push(ctx, s.opts.Fork, b.Name, res.Commit, fork); err != nil {
-			return fail(err)
+			return o, err
 		}
 		s.track(ctx, b.Name, res.Commit)
 	}
 	o.Sync.Status = report.SyncMerged
 	o.Sync.PreviousFork = fork
 	o.Sync.ForkCommit = res.Commit
-	if res.FastForward {
-		o.Sync.Message = fmt.Sprintf("fast-forwarded %d upstream commit(s)", res.Merged)
-	} else {
-		o.Sync.Message = fmt.Sprintf("merged %d upstream commit(s)", res.Merged)
+	verb := "merged"
+	switch {
+	case dryRun && res.FastForward:
+		verb = "would fast-forward"
+	case dryRun:
+		verb = "would merge"
+	case res.FastForward:
+		verb = "fast-forwarded"
 	}
+	o.Sync.Message = fmt.Sprintf("%s %d upstream commit(s)", verb, res.Merged)
 	log.Info(o.Sync.Message, "commit", short(res.Commit))
-	return o
+	return o, nil
 }
 
 func dedupe(xs []string) []string {
@@ -257,7 +333,11 @@ func dedupe(xs []string) []string {
 // the merge commit is reachable there (gc keeps it, the next run needs no
 // fetch to see it). A failure only costs a fetch next time.
 func (s *Syncer) track(ctx context.Context, branch, commit string) {
-	if _, err := s.git.run(ctx, nil, "update-ref", mirrorRef(s.opts.Fork.Name, branch), commit); err != nil {
+	err := s.git.withWriteLock(ctx, func() error {
+		_, err := s.git.run(ctx, nil, "update-ref", mirrorRef(s.opts.Fork.Name, branch), commit)
+		return err
+	})
+	if err != nil {
 		s.opts.Logger.Warn("update the mirror's fork ref", "branch", branch, "err", err)
 	}
 }
