@@ -53,3 +53,11 @@ func LoadBranch(ctx context.Context, s Store, branch string) (BranchState, error
 func SaveBranch(ctx context.Context, s Store, branch string, st BranchState) error {
 	return PutJSON(ctx, s, branchKey(branch), st)
 }
+
+// UpdateBranch changes the branch's state with compare-and-swap: fn gets the
+// current state (the zero value for a branch never seen) and changes it in
+// place; if another runner wrote the state meanwhile, fn runs again on what
+// that runner wrote, so neither loses the other's fields.
+func UpdateBranch(ctx context.Context, s VersionedStore, branch string, fn func(st *BranchState) error) error {
+	return UpdateJSON(ctx, s, branchKey(branch), func(st *BranchState, _ bool) error { return fn(st) })
+}

@@ -1,7 +1,10 @@
 // Package store keeps hyperfork's state and artifacts: per-branch records of
-// what was processed, run reports, build logs, and per-branch locks. This
-// version stores in a folder; the Store interface is what an S3 store will
-// implement.
+// what was processed, run reports, build and test logs, and per-branch
+// leases. A store is a local folder (Dir) or an S3 bucket and prefix (S3);
+// Open picks one from a location string such as ".hyperfork" or
+// "s3://bucket/prefix". Both give the same semantics: compare-and-swap
+// writes (VersionedStore, Update), leases that name their holder and outlive
+// no crashed process for long (Locker), and streamed artifacts (Artifacts).
 package store
 
 import (
@@ -13,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // ErrLocked means another run holds the branch's lock.
@@ -77,58 +79,34 @@ func (d *Dir) Get(_ context.Context, key string) ([]byte, error) {
 }
 
 // Put implements Store. The write goes to a temporary file that replaces
-// the old one, so a crash never leaves half a document.
+// the old one, so a crash never leaves half a document; it queues behind a
+// PutIf in the same folder rather than slipping between its compare and its
+// rename.
 func (d *Dir) Put(_ context.Context, key string, data []byte) error {
 	p, err := d.path(key)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("write state %s: %w", key, err)
-	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write state %s: %w", key, err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write state %s: %w", key, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write state %s: %w", key, err)
-	}
-	if err := os.Rename(f.Name(), p); err != nil {
+	if err := d.withFolderLock(p, func() error { return writeFileAtomic(p, data) }); err != nil {
 		return fmt.Errorf("write state %s: %w", key, err)
 	}
 	return nil
 }
 
 // Lock implements Store with flock(2): the kernel drops the lock when the
-// process dies, so a crashed run never leaves a stale lock behind.
-func (d *Dir) Lock(_ context.Context, name string) (func(), error) {
+// process dies, so a crashed run never leaves a stale lock behind. The lock
+// file records this process (host, pid, since), so a refusal is a
+// *LockedError that names it; LockBranch records the run and target too.
+func (d *Dir) Lock(ctx context.Context, name string) (func(), error) {
 	p, err := d.path("locks/" + name + ".lock")
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return nil, fmt.Errorf("lock %s: %w", name, err)
-	}
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
+	l, err := d.lockFile(ctx, "lock", name, p, NewHolder("", ""))
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", name, err)
+		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("lock %s (%s): %w; wait for it to finish", name, p, ErrLocked)
-		}
-		return nil, fmt.Errorf("lock %s: %w", name, err)
-	}
-	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
+	return func() { _ = l.Release(ctx) }, nil
 }
 
 // GetJSON decodes the document under key into v; ok is false when there is none.

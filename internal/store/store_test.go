@@ -3,6 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -51,8 +54,12 @@ func TestLockIsExclusive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Lock(ctx, "branch-master"); !errors.Is(err, ErrLocked) {
+	_, err = d.Lock(ctx, "branch-master")
+	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("second lock: %v, want ErrLocked", err)
+	}
+	if want := fmt.Sprintf("pid %d, since ", os.Getpid()); !strings.Contains(err.Error(), want) {
+		t.Errorf("the refusal does not name the holder (%q): %v", want, err)
 	}
 	other, err := d.Lock(ctx, "branch-release")
 	if err != nil {

@@ -25,6 +25,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/hyperfork/hyperfork/internal/testutil/prereq"
 )
 
 // Server is one versitygw process and the folder it serves.
@@ -231,16 +233,7 @@ func binary(t testing.TB) string {
 		}
 	})
 	if binErr != nil {
-		missing(t, binErr)
+		prereq.Missing(t, "s3test: %v", binErr)
 	}
 	return binPath
-}
-
-// missing fails under CI=true and skips elsewhere.
-func missing(t testing.TB, err error) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("s3test: prerequisite missing under CI=true: %v", err)
-	}
-	t.Skipf("s3test: prerequisite missing: %v", err)
 }
