@@ -194,8 +194,12 @@ func (g *Git) count(ctx context.Context, args ...string) (int, error) {
 // default expiry. Runs keep gc.auto off so that no repack starts in the
 // middle of a merge; the prune target calls this instead.
 func (g *Git) Maintain(ctx context.Context) error {
-	if _, err := g.run(ctx, nil, "gc", "--quiet"); err != nil {
-		return fmt.Errorf("repack mirror %s: %w", g.Dir, err)
-	}
-	return nil
+	// gc rewrites packed-refs, packs and the commit-graph: a sync's fetch
+	// at the same time would collide with it as two fetches once did.
+	return g.withWriteLock(ctx, func() error {
+		if _, err := g.run(ctx, nil, "gc", "--quiet"); err != nil {
+			return fmt.Errorf("repack mirror %s: %w", g.Dir, err)
+		}
+		return nil
+	})
 }

@@ -84,3 +84,7 @@ func ensureMirror(ctx context.Context, dir string) error {
 	}
 	return (&Git{Dir: dir}).withWriteLock(ctx, func() error { return EnsureBare(ctx, dir) })
 }
+
+// EnsureShared creates a bare repository that several runs may create at
+// once (the embedded fork), under the same kind of lock as the mirror's.
+func EnsureShared(ctx context.Context, dir string) error { return ensureMirror(ctx, dir) }

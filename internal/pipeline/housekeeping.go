@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hyperfork/hyperfork/internal/report"
 )
@@ -79,6 +80,16 @@ func (r *Runner) runPrune(ctx context.Context, rep *report.Report) {
 	if err != nil {
 		rep.Error, rep.ExitCode = err.Error(), report.ExitFailed
 		return
+	}
+	// A killed fetch leaves temporary packs and locks; young ones may be a
+	// running fetch's, so only those older than an hour go.
+	removed, err := s.Git().RemoveStale(ctx, time.Hour)
+	if err != nil {
+		rep.Error, rep.ExitCode = err.Error(), report.ExitFailed
+		return
+	}
+	for _, p := range removed {
+		fmt.Fprintf(r.out, "removed stale %s\n", p)
 	}
 	if err := s.Git().Maintain(ctx); err != nil {
 		rep.Error, rep.ExitCode = err.Error(), report.ExitFailed

@@ -103,7 +103,7 @@ func (r *Runner) syncer(ctx context.Context) (*gitsync.Syncer, error) {
 	forkURL := r.cfg.Fork.URL
 	if forkURL == "" {
 		forkURL = filepath.Join(r.store.Root(), "fork.git")
-		if err := gitsync.EnsureBare(ctx, forkURL); err != nil {
+		if err := gitsync.EnsureShared(ctx, forkURL); err != nil {
 			return nil, fmt.Errorf("embedded fork: %w", err)
 		}
 	}

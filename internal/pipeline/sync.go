@@ -171,7 +171,12 @@ func (r *Runner) printSync(b *report.Branch, o gitsync.Outcome, dryRun bool) {
 	case report.SyncUpToDate:
 		fmt.Fprintf(r.out, "%s: up-to-date (fork %s)\n", b.Name, short(s.ForkCommit))
 	case report.SyncMerged, report.SyncCreated:
-		fmt.Fprintf(r.out, "%s: %s%s: %s (fork %s)\n", b.Name, verb, s.Status, s.Message, short(s.ForkCommit))
+		if dryRun {
+			// The message already says what would happen.
+			fmt.Fprintf(r.out, "%s: %s (fork %s)\n", b.Name, s.Message, short(s.ForkCommit))
+		} else {
+			fmt.Fprintf(r.out, "%s: %s: %s (fork %s)\n", b.Name, s.Status, s.Message, short(s.ForkCommit))
+		}
 	case report.SyncConflict:
 		fmt.Fprintf(r.out, "%s: %sconflict\n", b.Name, verb)
 		if o.Summary != "" {
