@@ -149,8 +149,12 @@ func leaseOptions(opts []LeaseOption) (leaseConfig, error) {
 	return c, nil
 }
 
-// Lease is a held lock. It stays held until Release, until the context it
-// was taken with ends, or until renewal fails (Done is closed, Err says why).
+// Lease is a held lock. It is renewed in the background until Release, or
+// until the context it was taken with ends (then it expires unless released,
+// and Release still releases it), or until renewal fails: then Done is
+// closed and Err says why. A holder that cannot renew gives up at its own
+// TTL, measured from before its last successful renewal, which is never
+// later than the moment a taker may judge the lock expired.
 type Lease struct {
 	// Holder is who holds this lease: the caller's Holder with its defaults
 	// filled in.
