@@ -9,14 +9,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hyperfork/hyperfork/internal/testutil/prereq"
 )
 
 // needBuildKit skips (fails under CI=true) when buildkitd cannot run here.
 func needBuildKit(t testing.TB) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts buildkitd and compiles for two platforms; skipped in -short mode")
-	}
+	prereq.Slow(t, "starts buildkitd and compiles for two platforms")
 	reason := ""
 	if os.Geteuid() != 0 {
 		reason = "buildkitd with runc needs root"
@@ -26,10 +26,7 @@ func needBuildKit(t testing.TB) {
 	if reason == "" {
 		return
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true and %s", reason)
-	}
-	t.Skip(reason)
+	prereq.Missing(t, "%s", reason)
 }
 
 // BenchmarkBuild runs the build benchmark at its default size (or as the
