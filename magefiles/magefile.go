@@ -12,7 +12,7 @@ import (
 // Sync merges new upstream commits into every configured fork branch.
 func Sync(ctx context.Context) error { return run(ctx, "sync") }
 
-// Plan predicts what release would do (merge, conflict with paths, build or not) and changes nothing.
+// Plan says, per branch and stage, what release would do and why, and changes nothing.
 func Plan(ctx context.Context) error { return run(ctx, "plan") }
 
 // Status prints a table per branch: heads, commits behind, carries, last results.
@@ -21,7 +21,13 @@ func Status(ctx context.Context) error { return run(ctx, "status") }
 // Build compiles and packs every branch whose fork head changed, and pushes the images as candidates.
 func Build(ctx context.Context) error { return run(ctx, "build") }
 
-// Release runs sync then build for every branch, skipping stages whose inputs did not change.
+// Test runs conformance on each branch's untested candidate (the stage is not built yet: it reports skipped).
+func Test(ctx context.Context) error { return run(ctx, "test") }
+
+// Publish gives tested candidates their stable tags (the stage is not built yet: it reports skipped).
+func Publish(ctx context.Context) error { return run(ctx, "publish") }
+
+// Release runs sync, then build, test and publish per branch, skipping every stage whose inputs did not change.
 func Release(ctx context.Context) error { return run(ctx, "release") }
 
 // Report prints the last run's outcome per branch and where its JSON report is.

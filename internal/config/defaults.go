@@ -16,6 +16,7 @@ const (
 	DefaultPublishKeep  = 5
 	DefaultLogsKeep     = 10
 	DefaultStateStore   = ".hyperfork"
+	DefaultLease        = 2 * time.Minute
 	// DefaultImage is the image definition used when build.images is left
 	// out and the file exists beside the config; else the built-in one is.
 	DefaultImage = "images/hyperkube.yaml"
@@ -83,6 +84,9 @@ func (p *Pipeline) applyDefaults(d *doc) {
 		} else {
 			p.State.WorkDir = p.State.Store
 		}
+	}
+	if !d.has("state.lease") {
+		p.State.Lease = DefaultLease
 	}
 	if !d.has("test.parallel") {
 		p.Test.Parallel = 1

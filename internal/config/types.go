@@ -152,6 +152,10 @@ type State struct {
 	// buildkitd's state. Losing it costs time, never correctness. Default:
 	// the state folder when state.store is a folder, else .hyperfork.
 	WorkDir string `yaml:"workDir"`
+	// Lease is how long a branch lock outlives a run that stops renewing it
+	// (killed with -9, or its machine gone); renewed every third of it
+	// while the run lives. Default 2m.
+	Lease time.Duration `yaml:"lease"`
 	// S3 overrides what the AWS SDK's standard sources (AWS_REGION,
 	// AWS_ENDPOINT_URL_S3, profiles) say, for state.store and logs.store.
 	S3 S3 `yaml:"s3"`

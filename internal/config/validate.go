@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"text/template"
+	"time"
 )
 
 // Test runners.
@@ -98,6 +99,9 @@ func (p *Pipeline) validateBase(d *doc, check func(path, msg string)) {
 		} else if u.User != nil || u.RawQuery != "" {
 			d.at("state.s3.endpoint", "state.s3.endpoint holds credentials or a query string: remove them; credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or web identity")
 		}
+	}
+	if p.State.Lease < time.Second {
+		d.at("state.lease", "state.lease is %s: write 1s or more, e.g. 2m (how long a lock outlives a run that died)", p.State.Lease)
 	}
 	if p.Test.Parallel < 1 {
 		d.at("test.parallel", "test.parallel is %d: write 1 or more (how many branches are tested at the same time)", p.Test.Parallel)

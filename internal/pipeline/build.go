@@ -6,14 +6,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hyperfork/hyperfork/internal/build"
 	"github.com/hyperfork/hyperfork/internal/config"
 	"github.com/hyperfork/hyperfork/internal/exec"
-	"github.com/hyperfork/hyperfork/internal/gitsync"
 	"github.com/hyperfork/hyperfork/internal/loopback"
 	"github.com/hyperfork/hyperfork/internal/notify"
 	"github.com/hyperfork/hyperfork/internal/registry"
@@ -21,92 +22,134 @@ import (
 	"github.com/hyperfork/hyperfork/internal/store"
 )
 
-// builder holds what the build stage shares between branches in one run:
-// the BuildKit connection (made on first need: a run with nothing to build
-// never contacts BuildKit) and the image destination.
+// builder is the build stage: what it shares between branches in one run
+// is the BuildKit connection (made on first need: a run with nothing to
+// build never contacts BuildKit) and the image destination.
 type builder struct {
-	r *Runner
-	s *gitsync.Syncer
-	// compilers hold the BuildKit connections by address, made on first
-	// need: a run with nothing to build never contacts BuildKit.
+	r  *Runner
+	mu sync.Mutex
+	// compilers hold the BuildKit connections by address.
 	compilers map[string]compileFunc
 	closers   []func() error
 	daemon    *build.Daemon
 	repo      *registry.Repository
 }
 
-// runBuild runs the build stage for branches.
-func (r *Runner) runBuild(ctx context.Context, rep *report.Report, branches []config.Branch) {
-	if len(branches) == 0 {
-		return
-	}
-	s, err := r.syncer(ctx)
-	if err != nil {
-		rep.Error, rep.ExitCode = err.Error(), report.ExitFailed
-		return
-	}
-	b := &builder{r: r, s: s}
-	defer b.close()
-	// One branch at a time: BuildKit already builds the platforms of a
-	// branch in parallel, and the machines this runs on are small.
-	for _, br := range branches {
-		rb := rep.Branch(br.Name)
-		res := b.branch(ctx, br)
-		rb.Build = res.Build
-		rb.Error = joinErr(rb.Error, res.Error)
-		rb.ExitCode = report.Combine(rb.ExitCode, res.ExitCode)
-	}
-}
-
 // compileFunc compiles on one BuildKit daemon.
 type compileFunc func(ctx context.Context, spec build.Spec, outDir string, progress ...io.Writer) (*build.Result, error)
 
 func (b *builder) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	for _, c := range b.closers {
 		c()
 	}
+	b.closers, b.compilers = nil, nil
 	if b.daemon != nil {
 		b.daemon.Close()
+		b.daemon = nil
 	}
 }
 
-// branch builds one branch if its fork head is new.
-func (b *builder) branch(ctx context.Context, br config.Branch) *report.Branch {
+// key is the build stage's input: the fork commit and everything in the
+// config that changes what is built.
+func (b *builder) key(commit string) string {
+	c := b.r.cfg
+	type image struct {
+		Name, Base string
+		Binaries   []string
+		Entrypoint []string
+		Labels     map[string]string
+		Hyperkube  bool
+	}
+	var imgs []image
+	for _, i := range c.Images {
+		imgs = append(imgs, image{i.Name, i.Base, i.Binaries, i.Entrypoint, i.Labels, i.Hyperkube})
+	}
+	return hashKey("build/v1", commit, c.Build.BuilderImage, c.Build.Platforms, c.Build.Targets, c.Build.LDFlags,
+		c.Build.Env, c.Build.GoProxy, imgs, c.Publish.Registry)
+}
+
+// decide runs the build when the fork head with this config was not
+// processed before (built, or failed to compile), or when forced.
+func (b *builder) decide(_ context.Context, f *flow, st store.BranchState) decision {
+	switch {
+	case f.syncFailed != "":
+		return decision{why: f.syncFailed + ": the fork head is unknown"}
+	case f.head == nil:
+		return decision{why: "no fork head"}
+	case f.head.Pending:
+		return decision{run: true, why: "the sync will make a new merge commit"}
+	}
+	key := b.key(f.head.Commit)
+	rec, seen := st.Stages[stageBuild]
+	switch {
+	case b.r.opts.Force:
+		return decision{run: true, key: key, why: "HYPERFORK_FORCE=1"}
+	case seen && rec.Key == key:
+		return decision{key: key, why: fmt.Sprintf("%s was processed with this build config (%s)", short(f.head.Commit), rec.Status)}
+	case st.Build.Commit == f.head.Commit:
+		return decision{run: true, key: key, why: fmt.Sprintf("%s was built with another build config", short(f.head.Commit))}
+	case st.Build.Commit == "":
+		return decision{run: true, key: key, why: fmt.Sprintf("%s was never built", short(f.head.Commit))}
+	}
+	return decision{run: true, key: key, why: fmt.Sprintf("fork head %s is new (last build %s)", short(f.head.Commit), short(st.Build.Commit))}
+}
+
+// skip reports a build that does not run; a processed commit hands its
+// candidate on.
+func (b *builder) skip(f *flow, st store.BranchState, d decision) {
+	out := &report.Build{Status: report.BuildSkipped, Platforms: []string{}, Message: d.why}
+	f.rb.Build = out
+	if d.key == "" {
+		return
+	}
+	out.Status, out.Commit = report.BuildUpToDate, f.head.Commit
+	out.Image, out.Images, out.Version, out.Platforms = st.Build.Image, st.Build.Images, st.Build.Version, st.Build.Platforms
+	if out.Platforms == nil {
+		out.Platforms = []string{}
+	}
+	if st.Build.Status == report.BuildError {
+		out.Message = "commit already failed to build: " + st.Build.Error + " (set HYPERFORK_FORCE=1 to retry)"
+	} else {
+		f.cand = candidateOf(st)
+	}
+	b.r.printf("%s: build up-to-date (%s %s)\n", f.branch.Name, short(f.head.Commit), orDash(st.Build.Status))
+}
+
+// run builds the fork head and hands the candidate on.
+func (b *builder) run(ctx context.Context, f *flow, d decision) {
 	r := b.r
-	out := &report.Branch{Name: br.Name, Build: &report.Build{Status: report.BuildSkipped, Platforms: []string{}}}
-	fail := func(err error) *report.Branch {
+	br, head := f.branch, f.head.Commit
+	out := &report.Branch{Name: br.Name, Build: &report.Build{Status: report.BuildSkipped, Commit: head, Platforms: []string{}}}
+	defer func() {
+		f.rb.Build = out.Build
+		f.rb.Error = joinErr(f.rb.Error, out.Error)
+		f.rb.ExitCode = report.Combine(f.rb.ExitCode, out.ExitCode)
+	}()
+	fail := func(err error) {
 		out.Build.Status, out.Error, out.ExitCode = report.BuildError, r.redactor.String(err.Error()), report.ExitFailed
 		out.Build.Message = out.Error
-		return out
 	}
-	head, err := b.s.ForkHead(ctx, br.Name)
-	if err != nil {
-		return fail(err)
-	}
-	out.Build.Commit = head
-	st, err := store.LoadBranch(ctx, r.store, br.Name)
-	if err != nil {
-		return fail(err)
-	}
-	if st.Build.Commit == head && !r.opts.Force {
-		// Processed before, built or failed: a failed commit is not rebuilt
-		// in a loop; the next commit is, or HYPERFORK_FORCE=1.
-		out.Build.Status, out.Build.Image, out.Build.Version = report.BuildUpToDate, st.Build.Image, st.Build.Version
-		out.Build.Images = st.Build.Images
-		if st.Build.Status == report.BuildError {
-			out.Build.Message = "commit already failed to build: " + st.Build.Error + " (set HYPERFORK_FORCE=1 to retry)"
+	res, scratch, err := b.buildCommit(ctx, br, head)
+	logPath := ""
+	if scratch != "" {
+		defer os.Remove(scratch)
+		loc, uerr := r.keepLog(ctx, "build/"+safeName(br.Name)+"/"+head[:12]+".log", scratch)
+		if uerr != nil {
+			// The build's outcome stands; the log's loss is said.
+			out.Error = joinErr(out.Error, uerr.Error())
+			out.ExitCode = report.ExitFailed
 		}
-		fmt.Fprintf(r.out, "%s: build up-to-date (%s %s)\n", br.Name, short(head), orDash(st.Build.Status))
-		return out
+		logPath = loc
 	}
-	res, logPath, err := b.buildCommit(ctx, br, head)
 	out.Build.Log = logPath
 	if stopped := interruption(ctx); err != nil && stopped != nil {
 		// Stopped midway: not the commit's fault, nothing to record or
 		// notify; the next run builds it.
 		fail(fmt.Errorf("build of %s %v", short(head), stopped))
-		fmt.Fprintf(r.out, "%s: %s\n", br.Name, out.Error)
-		return out
+		r.printf("%s: %s\n", br.Name, out.Error)
+		return
 	}
 	if err != nil {
 		fail(err)
@@ -114,9 +157,11 @@ func (b *builder) branch(ctx context.Context, br config.Branch) *report.Branch {
 		if errors.As(err, &ce) {
 			// The commit itself is broken: record it so that the next run
 			// does not rebuild it in a loop; the next commit is built.
-			st.Build = store.BuildState{Commit: head, Time: time.Now().UTC(), Log: logPath,
-				Status: report.BuildError, Error: out.Error}
-			if serr := store.SaveBranch(ctx, r.store, br.Name, st); serr != nil {
+			serr := r.record(ctx, br.Name, stageBuild, d.key, report.BuildError, func(st *store.BranchState) {
+				st.Build = store.BuildState{Commit: head, Time: r.opts.Now().UTC(), Log: logPath,
+					Status: report.BuildError, Error: out.Error}
+			})
+			if serr != nil {
 				out.Error = joinErr(out.Error, serr.Error())
 			}
 		} else {
@@ -124,37 +169,44 @@ func (b *builder) branch(ctx context.Context, br config.Branch) *report.Branch {
 			// nothing is recorded, so the next run tries this commit again.
 			out.Build.Message = out.Error + " (not the commit's fault: the next run retries it)"
 		}
-		r.notifyBuild(ctx, out)
-		fmt.Fprintf(r.out, "%s: build error at %s: %s\n", br.Name, short(head), out.Error)
-		return out
+		r.notifyBuild(ctx, out, scratch)
+		r.printf("%s: build error at %s: %s\n", br.Name, short(head), out.Error)
+		return
 	}
-	st.Build = store.BuildState{Commit: head, Time: time.Now().UTC(), Log: logPath}
 	out.Build.Status, out.Build.Version, out.Build.Platforms = report.BuildBuilt, res.version, res.platforms
 	out.Build.Image, out.Build.Images = res.images[0], res.images
-	st.Build.Status, st.Build.Version, st.Build.Image, st.Build.Images = report.BuildBuilt, res.version, res.images[0], res.images
+	f.cand = &Candidate{Commit: head, Version: res.version, Images: res.named, Primary: res.images[0], Platforms: res.platforms, Log: logPath}
 	// The candidate is pushed: record it even if a signal came meanwhile.
-	if err := store.SaveBranch(context.WithoutCancel(ctx), r.store, br.Name, st); err != nil {
-		return fail(err)
+	err = r.record(ctx, br.Name, stageBuild, d.key, report.BuildBuilt, func(st *store.BranchState) {
+		st.Build = store.BuildState{Commit: head, Time: r.opts.Now().UTC(), Log: logPath, Status: report.BuildBuilt,
+			Version: res.version, Image: res.images[0], Images: res.images, Named: res.named, Platforms: res.platforms}
+	})
+	if err != nil {
+		fail(err)
+		f.cand = nil
+		return
 	}
-	fmt.Fprintf(r.out, "%s: built %s (%s) as candidate %s\n", br.Name, short(head), res.version, res.images[0])
-	return out
+	r.printf("%s: built %s (%s) as candidate %s\n", br.Name, short(head), res.version, res.images[0])
 }
 
 type buildResult struct {
 	version   string
 	platforms []string
 	images    []string
+	named     map[string]string
 }
 
 // buildCommit compiles commit and pushes its images as candidates. The
 // build log is kept in the state folder whatever happens.
 func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit string) (*buildResult, string, error) {
 	r, cfg := b.r, b.r.cfg
-	logDir := filepath.Join(r.store.Root(), "logs", "build", safeName(br.Name))
+	// The log is written in the work folder and goes to the artifact store
+	// when the build ends (see run).
+	logDir := filepath.Join(r.work, "tmp")
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, "", fmt.Errorf("build log folder: %w", err)
 	}
-	logPath := filepath.Join(logDir, commit[:12]+".log")
+	logPath := filepath.Join(logDir, "build-"+safeName(br.Name)+"-"+commit[:12]+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, "", fmt.Errorf("build log: %w", err)
@@ -173,10 +225,14 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 		r.log.Info(what, append([]any{"branch", br.Name, "took", time.Since(start).Round(time.Millisecond)}, args...)...)
 		start = time.Now()
 	}
-	if err := b.s.EnsureCommit(ctx, br.Name, commit); err != nil {
+	syncer, err := r.sharedSyncer(ctx)
+	if err != nil {
 		return nil, logPath, err
 	}
-	g := b.s.Git()
+	if err := syncer.EnsureCommit(ctx, br.Name, commit); err != nil {
+		return nil, logPath, err
+	}
+	g := syncer.Git()
 	version, err := g.Describe(ctx, commit)
 	if err != nil {
 		return nil, logPath, err
@@ -185,7 +241,7 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 	if err != nil {
 		return nil, logPath, err
 	}
-	src := filepath.Join(r.store.Root(), "src", safeName(br.Name))
+	src := filepath.Join(r.work, "src", safeName(br.Name))
 	step("fetched and described", "commit", short(commit), "version", version)
 	if err := g.Export(ctx, commit, src); err != nil {
 		return nil, logPath, err
@@ -199,7 +255,7 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 	for _, img := range cfg.Images {
 		spec.Hyperkube = spec.Hyperkube || img.Hyperkube
 	}
-	outDir := filepath.Join(r.store.Root(), "out", safeName(br.Name))
+	outDir := filepath.Join(r.work, "out", safeName(br.Name))
 	// The log gets plain lines; the terminal, if there is one, BuildKit's
 	// interactive display.
 	res, err := b.compileAll(ctx, spec, outDir, logw, r.progressOut())
@@ -223,7 +279,7 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 		registry.AnnotationCreated:  when.UTC().Format(time.RFC3339),
 		registry.AnnotationBranch:   br.Name,
 	}
-	out := &buildResult{version: version, platforms: res.Platforms}
+	out := &buildResult{version: version, platforms: res.Platforms, named: map[string]string{}}
 	for _, img := range cfg.Images {
 		idx, err := registry.Pack(ctx, registry.PackSpec{Image: img, Platforms: res.Platforms, BinDir: outDir,
 			Created: when, Annotations: ann, Insecure: cfg.Publish.Insecure, Auth: b.credentials(), Logger: r.log})
@@ -238,6 +294,7 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 		step("pushed", "image", ref)
 		fmt.Fprintf(logw, "candidate %s\n", ref)
 		out.images = append(out.images, ref)
+		out.named[img.Name] = ref
 	}
 	return out, logPath, nil
 }
@@ -288,6 +345,8 @@ func (b *builder) compileAll(ctx context.Context, spec build.Spec, outDir string
 // the default: BUILDKIT_HOST, else build.buildkit, else an embedded
 // buildkitd kept running between runs for its warm cache.
 func (b *builder) connect(ctx context.Context, addr string) (compileFunc, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if c, ok := b.compilers[addr]; ok {
 		return c, nil
 	}
@@ -307,7 +366,7 @@ func (b *builder) connect(ctx context.Context, addr string) (compileFunc, error)
 		if h := imageHost(r.cfg.Build.BuilderImage); h != "" {
 			insecure = append(insecure, h)
 		}
-		d, err := build.StartDaemon(ctx, build.DaemonOptions{StateDir: r.store.Root(), InsecureRegistries: insecure,
+		d, err := build.StartDaemon(ctx, build.DaemonOptions{StateDir: r.work, InsecureRegistries: insecure,
 			Logger: r.log, ModuleDir: r.opts.ModuleDir, KeepRunning: true})
 		if err != nil {
 			return nil, fmt.Errorf("embedded buildkitd: %w", err)
@@ -344,6 +403,8 @@ func imageHost(ref string) string {
 }
 
 func (b *builder) repository() (*registry.Repository, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.repo != nil {
 		return b.repo, nil
 	}
@@ -351,7 +412,7 @@ func (b *builder) repository() (*registry.Repository, error) {
 	opts := registry.Options{Ref: cfg.Publish.Registry, Insecure: cfg.Publish.Insecure, Logger: b.r.log,
 		Username: b.r.secret(cfg.Publish.UsernameEnv), Password: b.r.secret(cfg.Publish.PasswordEnv)}
 	if opts.Ref == "" {
-		opts.LayoutDir = filepath.Join(b.r.store.Root(), "oci")
+		opts.LayoutDir = filepath.Join(b.r.stateDir(), "oci")
 	}
 	repo, err := registry.Open(opts)
 	if err != nil {
@@ -370,13 +431,14 @@ func (b *builder) credentials() []registry.Credentials {
 		Username: b.r.secret(cfg.Publish.UsernameEnv), Password: b.r.secret(cfg.Publish.PasswordEnv)}}
 }
 
-// notifyBuild tells the administrator a build failed.
-func (r *Runner) notifyBuild(ctx context.Context, b *report.Branch) {
+// notifyBuild tells the administrator a build failed, with the end of the
+// log (read from the work folder's copy) attached.
+func (r *Runner) notifyBuild(ctx context.Context, b *report.Branch, logFile string) {
 	m := notify.Message{Event: notify.EventBuildError, Branch: b.Name, Status: b.Build.Status,
 		Title: fmt.Sprintf("hyperfork: build of %s at %s failed", b.Name, short(b.Build.Commit)),
 		Text:  b.Error, Build: b.Build}
-	if data, err := os.ReadFile(b.Build.Log); err == nil {
-		m.Attachments = append(m.Attachments, notify.Attachment{Name: filepath.Base(b.Build.Log), ContentType: "text/plain", Data: tail(data, 256<<10)})
+	if data, err := os.ReadFile(logFile); err == nil {
+		m.Attachments = append(m.Attachments, notify.Attachment{Name: path.Base(b.Build.Log), ContentType: "text/plain", Data: tail(data, 256<<10)})
 	}
 	if err := r.notifier.Send(ctx, m); err != nil {
 		b.Error = joinErr(b.Error, r.redactor.String(err.Error()))

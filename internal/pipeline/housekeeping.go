@@ -2,51 +2,46 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/hyperfork/hyperfork/internal/report"
+	"github.com/hyperfork/hyperfork/internal/store"
 )
 
 // workTargets are the targets whose reports say what was done; status,
 // plan, report and prune only look.
 var workTargets = map[string]bool{"sync": true, "build": true, "test": true, "publish": true, "release": true}
 
-// lastReport returns the newest report of work in the state folder, by its
+// lastReport returns the newest report of work in the state store, by its
 // finish time.
-func (r *Runner) lastReport() (*report.Report, string, error) {
-	files, _ := filepath.Glob(filepath.Join(r.store.Root(), "reports", "*.json"))
+func (r *Runner) lastReport(ctx context.Context) (*report.Report, string, error) {
 	var best *report.Report
-	var bestPath string
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
+	var bestKey string
+	for target := range workTargets {
 		var rep report.Report
-		if json.Unmarshal(b, &rep) != nil || !workTargets[rep.Target] {
-			continue
+		ok, err := store.GetJSON(ctx, r.state, reportKey(target), &rep)
+		if err != nil {
+			return nil, "", err
 		}
-		if best == nil || rep.Finished > best.Finished {
-			best, bestPath = &rep, f
+		if ok && (best == nil || rep.Finished > best.Finished) {
+			best, bestKey = &rep, reportKey(target)
 		}
 	}
 	if best == nil {
-		return nil, "", fmt.Errorf("no run report in %s yet: run go tool mage sync, build or release first", filepath.Join(r.store.Root(), "reports"))
+		return nil, "", fmt.Errorf("no run report in %s yet: run go tool mage sync, build or release first", r.cfg.State.Store)
 	}
-	return best, bestPath, nil
+	return best, bestKey, nil
 }
 
 // runReport prints the last run's report, one line per branch and stage,
 // and where its JSON is.
-func (r *Runner) runReport() (*report.Report, error) {
-	last, path, err := r.lastReport()
+func (r *Runner) runReport(ctx context.Context) (*report.Report, error) {
+	last, path, err := r.lastReport(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -100,47 +95,57 @@ func (r *Runner) runPrune(ctx context.Context, rep *report.Report) {
 	for _, b := range r.cfg.Branches {
 		configured[safeName(b.Name)] = true
 	}
-	for _, sub := range []string{"src", "out", filepath.Join("logs", "build")} {
-		entries, _ := os.ReadDir(filepath.Join(r.store.Root(), sub))
+	for _, sub := range []string{"src", "out"} {
+		entries, _ := os.ReadDir(filepath.Join(r.work, sub))
 		for _, e := range entries {
 			name := e.Name()
 			if strings.HasPrefix(name, ".") {
 				name = strings.TrimSuffix(strings.TrimPrefix(name, "."), ".commit")
 			}
-			p := filepath.Join(r.store.Root(), sub, e.Name())
-			if !configured[name] {
-				if err := os.RemoveAll(p); err != nil {
-					rep.Error, rep.ExitCode = err.Error(), report.ExitFailed
-					return
-				}
-				fmt.Fprintf(r.out, "removed %s (branch no longer configured)\n", p)
+			if configured[name] {
 				continue
 			}
-			if sub == filepath.Join("logs", "build") && e.IsDir() {
-				r.pruneLogs(p)
+			p := filepath.Join(r.work, sub, e.Name())
+			if err := os.RemoveAll(p); err != nil {
+				rep.Error, rep.ExitCode = err.Error(), report.ExitFailed
+				return
 			}
+			fmt.Fprintf(r.out, "removed %s (branch no longer configured)\n", p)
 		}
+	}
+	if err := r.pruneBuildLogs(ctx, configured); err != nil {
+		rep.Error, rep.ExitCode = err.Error(), report.ExitFailed
 	}
 }
 
-// pruneLogs keeps the logs.keep newest files of a folder.
-func (r *Runner) pruneLogs(dir string) {
-	entries, _ := os.ReadDir(dir)
-	type aged struct {
-		path string
-		mod  int64
+// pruneBuildLogs keeps the logs.keep newest build logs per configured branch
+// in the artifact store, by the time the store recorded, and drops the logs
+// of branches no longer configured. A listing that fails deletes nothing.
+func (r *Runner) pruneBuildLogs(ctx context.Context, configured map[string]bool) error {
+	objs, err := r.logs.List(ctx, "build/")
+	if err != nil {
+		return fmt.Errorf("list build logs: %w", err)
 	}
-	var logs []aged
-	for _, e := range entries {
-		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
-			logs = append(logs, aged{filepath.Join(dir, e.Name()), fi.ModTime().UnixNano()})
+	byBranch := map[string][]store.Object{}
+	for _, o := range objs {
+		branch, _, ok := strings.Cut(strings.TrimPrefix(o.Key, "build/"), "/")
+		if ok {
+			byBranch[branch] = append(byBranch[branch], o)
 		}
 	}
-	sort.Slice(logs, func(i, j int) bool { return logs[i].mod > logs[j].mod })
 	keep := max(r.cfg.Logs.Keep, 1)
-	for _, l := range slices.Clip(logs)[min(keep, len(logs)):] {
-		if err := os.Remove(l.path); err == nil {
-			fmt.Fprintf(r.out, "removed old build log %s\n", l.path)
+	for branch, logs := range byBranch {
+		sort.Slice(logs, func(i, j int) bool { return logs[i].Time.After(logs[j].Time) })
+		drop := logs[min(keep, len(logs)):]
+		if !configured[branch] {
+			drop = logs
+		}
+		for _, o := range drop {
+			if err := r.logs.Delete(ctx, o.Key); err != nil {
+				return fmt.Errorf("delete old build log %s: %w", o.Key, err)
+			}
+			fmt.Fprintf(r.out, "removed old build log %s\n", r.artifactLocation(o.Key))
 		}
 	}
+	return nil
 }

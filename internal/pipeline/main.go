@@ -72,7 +72,7 @@ func Main(ctx context.Context, target string, env Env) (int, error) {
 	if _, err := cfg.SelectBranches(opts.Branches); err != nil {
 		return usage(target, opts, fmt.Errorf("HYPERFORK_BRANCHES: %w", err))
 	}
-	r, err := New(cfg, opts)
+	r, err := New(ctx, cfg, opts)
 	if err != nil {
 		return usage(target, opts, err)
 	}
@@ -92,6 +92,10 @@ func stagesOf(target string) []config.Stage {
 		return []config.Stage{config.StageSync}
 	case "build":
 		return []config.Stage{config.StageSync, config.StageBuild}
+	case "test":
+		return []config.Stage{config.StageTest}
+	case "publish":
+		return []config.Stage{config.StagePublish}
 	case "release", "plan":
 		return config.Stages()
 	}

@@ -5,12 +5,15 @@ package pipeline
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hyperfork/hyperfork/internal/config"
@@ -48,18 +51,33 @@ type Options struct {
 
 // Runner runs targets for one loaded config.
 type Runner struct {
-	cfg      *config.Pipeline
-	opts     Options
-	store    *store.Dir
+	cfg  *config.Pipeline
+	opts Options
+	// state holds what must persist and be shared between runners:
+	// per-branch records, reports, leases. A folder or S3.
+	state store.Backend
+	// logs is the artifact store (logs.store): build and test logs.
+	logs store.Artifacts
+	// work is the local, disposable work folder: the mirror, exported
+	// sources, build outputs, buildkitd's state.
+	work     string
+	runID    string
+	stages   []*stage
 	redactor *exec.Redactor
 	notifier *notify.Notifier
 	log      *slog.Logger
 	out      io.Writer
+	outMu    sync.Mutex // flows print from their own goroutines
+
+	builder      *builder
+	syncerOnce   sync.Once
+	syncerShared *gitsync.Syncer
+	syncerErr    error
 }
 
-// New prepares a Runner: the state store, secret redaction and the
-// notification channels. Nothing outside the state folder is touched.
-func New(cfg *config.Pipeline, opts Options) (*Runner, error) {
+// New prepares a Runner: the state and artifact stores, the work folder,
+// secret redaction and the notification channels.
+func New(ctx context.Context, cfg *config.Pipeline, opts Options) (*Runner, error) {
 	if opts.Getenv == nil {
 		opts.Getenv = os.Getenv
 	}
@@ -72,13 +90,17 @@ func New(cfg *config.Pipeline, opts Options) (*Runner, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	dir := cfg.StateDir()
-	if dir == "" {
-		return nil, fmt.Errorf("state.store %q: only a folder is supported in this version; set state.store to a folder such as .hyperfork", cfg.State.Store)
-	}
-	st, err := store.NewDir(dir)
+	s3 := store.S3Options{Region: cfg.State.S3.Region, Endpoint: cfg.State.S3.Endpoint, PathStyle: cfg.State.S3.PathStyle}
+	st, err := store.Open(ctx, cfg.State.Store, s3)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("state.store: %w", err)
+	}
+	logs, err := store.Open(ctx, cfg.Logs.Store, s3)
+	if err != nil {
+		return nil, fmt.Errorf("logs.store: %w", err)
+	}
+	if err := os.MkdirAll(cfg.WorkDir(), 0o755); err != nil {
+		return nil, fmt.Errorf("state.workDir %s: %w", cfg.WorkDir(), err)
 	}
 	red := exec.NewRedactor(cfg.Secrets(opts.Getenv)...)
 	var specs []notify.Spec
@@ -89,8 +111,24 @@ func New(cfg *config.Pipeline, opts Options) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("notify: %w", err)
 	}
-	return &Runner{cfg: cfg, opts: opts, store: st, redactor: red, notifier: nt, log: opts.Logger, out: opts.Out}, nil
+	r := &Runner{cfg: cfg, opts: opts, state: st, logs: logs, work: cfg.WorkDir(), runID: newRunID(opts.Now()),
+		redactor: red, notifier: nt, log: opts.Logger, out: opts.Out}
+	r.stages = r.defaultStages()
+	return r, nil
 }
+
+// newRunID names a run in lock records and logs: its start and a random
+// part, so two runs started in the same second differ.
+func newRunID(now time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// stateDir is the state store's folder, where the embedded fork and the
+// local OCI layout live (config requires fork.url and publish.registry
+// with state in S3, so these are never needed then).
+func (r *Runner) stateDir() string { return r.cfg.StateDir() }
 
 // branches returns the selected branches of the config.
 func (r *Runner) branches() ([]config.Branch, error) {
@@ -102,13 +140,13 @@ func (r *Runner) branches() ([]config.Branch, error) {
 func (r *Runner) syncer(ctx context.Context) (*gitsync.Syncer, error) {
 	forkURL := r.cfg.Fork.URL
 	if forkURL == "" {
-		forkURL = filepath.Join(r.store.Root(), "fork.git")
+		forkURL = filepath.Join(r.stateDir(), "fork.git")
 		if err := gitsync.EnsureShared(ctx, forkURL); err != nil {
 			return nil, fmt.Errorf("embedded fork: %w", err)
 		}
 	}
 	return gitsync.New(ctx, gitsync.Options{
-		MirrorDir: filepath.Join(r.store.Root(), "mirror.git"),
+		MirrorDir: filepath.Join(r.work, "mirror.git"),
 		Upstream:  gitsync.Remote{URL: r.cfg.Upstream.URL, Token: r.secret(r.cfg.Upstream.TokenEnv)},
 		Fork:      gitsync.Remote{URL: forkURL, Token: r.secret(r.cfg.Fork.TokenEnv)},
 		Redactor:  r.redactor,
@@ -123,13 +161,14 @@ func (r *Runner) secret(env string) string {
 	return r.opts.Getenv(env)
 }
 
-// lockAll takes the lock of every branch; a branch another run holds is
-// reported and left out. The returned func releases the rest.
-func (r *Runner) lockAll(ctx context.Context, rep *report.Report, branches []config.Branch) ([]config.Branch, func()) {
-	var held []func()
+// leaseAll takes the lease of every branch for target; a branch another run
+// holds is reported (exit 5, naming the holder) and left out. The returned
+// func releases the rest. A lease taken over from a run that died is said.
+func (r *Runner) leaseAll(ctx context.Context, rep *report.Report, target string, branches []config.Branch) ([]config.Branch, map[string]*store.Lease, func()) {
+	leases := map[string]*store.Lease{}
 	var free []config.Branch
 	for _, b := range branches {
-		unlock, err := r.store.Lock(ctx, "branch-"+store.EncodeName(b.Name))
+		l, err := r.state.LockBranch(ctx, b.Name, store.NewHolder(r.runID, target), store.WithTTL(r.cfg.State.Lease))
 		if err != nil {
 			code := report.ExitFailed
 			if errors.Is(err, store.ErrLocked) {
@@ -137,16 +176,30 @@ func (r *Runner) lockAll(ctx context.Context, rep *report.Report, branches []con
 			}
 			rb := rep.Branch(b.Name)
 			rb.Error, rb.ExitCode = err.Error(), code
+			r.printf("%s: %v\n", b.Name, err)
 			continue
 		}
-		held = append(held, unlock)
+		if l.TookOver != nil {
+			r.printf("%s: took over the stale lock of %s (its lease expired)\n", b.Name, l.TookOver)
+			r.log.Warn("took over a stale lock", "branch", b.Name, "holder", l.TookOver.String())
+		}
+		leases[b.Name] = l
 		free = append(free, b)
 	}
-	return free, func() {
-		for _, u := range held {
-			u()
+	return free, leases, func() {
+		for name, l := range leases {
+			if err := l.Release(context.WithoutCancel(ctx)); err != nil {
+				r.log.Warn("release the branch lock", "branch", name, "err", err)
+			}
 		}
 	}
+}
+
+// printf writes a line of the summary; flows call it from their goroutines.
+func (r *Runner) printf(format string, args ...any) {
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	fmt.Fprintf(r.out, format, args...)
 }
 
 // Run runs a target and returns its report, already written to the state
@@ -161,25 +214,27 @@ func (r *Runner) Run(ctx context.Context, target string) *report.Report {
 	}
 	switch target {
 	case "plan":
-		r.runSync(ctx, rep, branches, true)
+		heads := r.runSync(ctx, rep, branches, true)
+		r.plan(ctx, rep, branches, heads)
 	case "status":
 		r.runStatus(ctx, rep, branches)
 	case "report":
-		if _, err := r.runReport(); err != nil {
+		if _, err := r.runReport(ctx); err != nil {
 			rep.Error, rep.ExitCode = err.Error(), report.ExitFailed
 		}
 	case "prune":
 		r.runPrune(ctx, rep)
-	case "sync", "build", "release":
-		// Stages that change something hold each branch's lock for the
+	case "sync", "build", "test", "publish", "release":
+		// Targets that change something hold each branch's lease for the
 		// whole run; a branch another run holds is reported and left out.
-		branches, unlock := r.lockAll(ctx, rep, branches)
-		defer unlock()
-		if target != "build" {
-			r.runSync(ctx, rep, branches, false)
+		free, leases, release := r.leaseAll(ctx, rep, target, branches)
+		defer release()
+		var heads map[string]*ForkHead
+		if target == "sync" || target == "release" {
+			heads = r.runSync(ctx, rep, free, false)
 		}
 		if target != "sync" {
-			r.runBuild(ctx, rep, buildable(rep, branches))
+			r.runFlows(ctx, rep, free, leases, heads, flowStages(target))
 		}
 	default:
 		rep.Error, rep.ExitCode = fmt.Sprintf("unknown target %q", target), report.ExitConfig
@@ -195,20 +250,6 @@ func interruption(ctx context.Context) error {
 		return nil
 	}
 	return context.Cause(ctx)
-}
-
-// buildable drops the branches whose sync failed: their fork head is
-// unknown. A conflicted branch still builds its (unchanged) fork head.
-func buildable(rep *report.Report, branches []config.Branch) []config.Branch {
-	var out []config.Branch
-	for _, b := range branches {
-		if rb := rep.Branch(b.Name); rb.Sync != nil && rb.Sync.Status == report.SyncError {
-			rb.Build = &report.Build{Status: report.BuildSkipped, Platforms: []string{}, Message: "sync failed"}
-			continue
-		}
-		out = append(out, b)
-	}
-	return out
 }
 
 // finish computes the exit code and writes the report everywhere it goes.
@@ -235,8 +276,9 @@ func (r *Runner) finish(ctx context.Context, rep *report.Report) {
 	for _, b := range rep.Branches {
 		b.Error = r.redactor.String(b.Error)
 	}
-	if err := rep.Write(filepath.Join(r.store.Root(), "reports", rep.Target+".json")); err != nil {
-		r.log.Error("write report to the state folder", "err", err)
+	// The report goes to the state store even when the run was stopped.
+	if err := store.PutJSON(context.WithoutCancel(ctx), r.state, reportKey(rep.Target), rep); err != nil {
+		r.log.Error("write report to the state store", "err", err)
 	}
 	if r.opts.ReportPath != "" {
 		if err := rep.Write(r.opts.ReportPath); err != nil {
@@ -248,3 +290,6 @@ func (r *Runner) finish(ctx context.Context, rep *report.Report) {
 		}
 	}
 }
+
+// reportKey is where a target's last report lives in the state store.
+func reportKey(target string) string { return "reports/" + target + ".json" }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"text/tabwriter"
-	"time"
 
 	"github.com/hyperfork/hyperfork/internal/config"
 	"github.com/hyperfork/hyperfork/internal/gitsync"
@@ -21,15 +20,18 @@ func toGitBranches(bs []config.Branch) []gitsync.Branch {
 	return out
 }
 
-// runSync runs the sync stage (or, with dryRun, predicts it) for branches.
-func (r *Runner) runSync(ctx context.Context, rep *report.Report, branches []config.Branch, dryRun bool) {
+// runSync runs the sync stage (or, with dryRun, predicts it) for branches,
+// batched: one ls-remote and one fetch per remote. It returns the fork
+// head of each branch whose sync did not fail, for the flows.
+func (r *Runner) runSync(ctx context.Context, rep *report.Report, branches []config.Branch, dryRun bool) map[string]*ForkHead {
+	heads := map[string]*ForkHead{}
 	if len(branches) == 0 {
-		return
+		return heads
 	}
-	s, err := r.syncer(ctx)
+	s, err := r.sharedSyncer(ctx)
 	if err != nil {
 		rep.Error, rep.ExitCode = err.Error(), report.ExitFailed
-		return
+		return heads
 	}
 	printed := map[string]string{} // error text → the branch it was printed for
 	for _, o := range s.Sync(ctx, toGitBranches(branches), dryRun) {
@@ -57,33 +59,12 @@ func (r *Runner) runSync(ctx context.Context, rep *report.Report, branches []con
 			r.printSync(b, o, dryRun)
 			printed[b.Error] = b.Name
 		}
-		if dryRun {
-			r.predictBuild(ctx, b)
+		if o.Sync.Status != report.SyncError {
+			heads[o.Branch] = &ForkHead{Commit: o.Sync.ForkCommit, Upstream: o.Sync.UpstreamCommit, SyncStatus: o.Sync.Status,
+				Pending: dryRun && (o.Sync.Status == report.SyncMerged || o.Sync.Status == report.SyncCreated)}
 		}
 	}
-}
-
-// predictBuild says, for plan, whether the build stage would run: it does
-// when the fork head after sync is not the last commit the branch processed.
-func (r *Runner) predictBuild(ctx context.Context, b *report.Branch) {
-	if b.Sync == nil || b.Sync.Status == report.SyncError {
-		return
-	}
-	st, err := store.LoadBranch(ctx, r.store, b.Name)
-	if err != nil {
-		return
-	}
-	b.Build = &report.Build{Commit: b.Sync.ForkCommit, Platforms: r.cfg.Build.Platforms}
-	switch {
-	case b.Sync.Status == report.SyncMerged || b.Sync.Status == report.SyncCreated:
-		// The merge commit does not exist yet; whatever it is, it is new.
-		b.Build.Status, b.Build.Commit = report.BuildWouldBuild, ""
-	case st.Build.Commit == b.Sync.ForkCommit && !r.opts.Force:
-		b.Build.Status = report.BuildUpToDate
-	default:
-		b.Build.Status = report.BuildWouldBuild
-	}
-	fmt.Fprintf(r.out, "%s: build %s\n", b.Name, b.Build.Status)
+	return heads
 }
 
 // syncExit maps a sync status to the contract's exit code.
@@ -101,13 +82,14 @@ func syncExit(status string) int {
 // administrator of conflicts and errors. A conflict already notified for the
 // same upstream and fork heads is not notified again.
 func (r *Runner) recordSync(ctx context.Context, b *report.Branch, o gitsync.Outcome) {
-	st, err := store.LoadBranch(ctx, r.store, o.Branch)
+	old, err := store.LoadBranch(ctx, r.state, o.Branch)
 	if err != nil {
 		r.log.Warn("read branch state", "branch", o.Branch, "err", err)
 	}
-	prev := st.Sync
+	prev := old.Sync
+	var st store.BranchState
 	st.Sync = store.SyncState{Status: o.Sync.Status, UpstreamCommit: o.Sync.UpstreamCommit,
-		ForkCommit: o.Sync.ForkCommit, Time: time.Now().UTC(), ReportedConflict: prev.ReportedConflict, ReportedError: prev.ReportedError}
+		ForkCommit: o.Sync.ForkCommit, Time: r.opts.Now().UTC(), ReportedConflict: prev.ReportedConflict, ReportedError: prev.ReportedError}
 	if o.Err != nil {
 		st.Sync.Error = r.redactor.String(o.Err.Error())
 	}
@@ -147,7 +129,13 @@ func (r *Runner) recordSync(ctx context.Context, b *report.Branch, o gitsync.Out
 			b.Sync.Notified = true
 		}
 	}
-	if err := store.SaveBranch(ctx, r.store, o.Branch, st); err != nil {
+	// Only the sync record changes: compare-and-swap keeps what another
+	// stage or runner wrote meanwhile.
+	err = store.UpdateBranch(ctx, r.state, o.Branch, func(cur *store.BranchState) error {
+		cur.Sync = st.Sync
+		return nil
+	})
+	if err != nil {
 		b.Error = joinErr(b.Error, err.Error())
 		b.ExitCode = report.Combine(b.ExitCode, report.ExitFailed)
 	}
@@ -191,7 +179,7 @@ func (r *Runner) printSync(b *report.Branch, o gitsync.Outcome, dryRun bool) {
 
 // runStatus prints a table per branch and fills the report.
 func (r *Runner) runStatus(ctx context.Context, rep *report.Report, branches []config.Branch) {
-	s, err := r.syncer(ctx)
+	s, err := r.sharedSyncer(ctx)
 	if err != nil {
 		rep.Error, rep.ExitCode = err.Error(), report.ExitFailed
 		return
@@ -200,7 +188,7 @@ func (r *Runner) runStatus(ctx context.Context, rep *report.Report, branches []c
 	fmt.Fprintln(tw, "BRANCH\tUPSTREAM\tUPSTREAM HEAD\tFORK HEAD\tBEHIND\tCARRIES\tUPSTREAMED\tLAST SYNC\tLAST BUILD")
 	var details []string
 	for _, st := range s.Status(ctx, toGitBranches(branches)) {
-		bs, _ := store.LoadBranch(ctx, r.store, st.Branch)
+		bs, _ := store.LoadBranch(ctx, r.state, st.Branch)
 		b := &report.Branch{Name: st.Branch, Sync: &report.Sync{Status: bs.Sync.Status, UpstreamCommit: st.UpstreamCommit, ForkCommit: st.ForkCommit}}
 		if st.Error != "" {
 			b.Error, b.ExitCode = r.redactor.String(st.Error), report.ExitFailed

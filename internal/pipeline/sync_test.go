@@ -383,17 +383,22 @@ func TestLockedBranchExitsFive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := st.Lock(context.Background(), "branch-master")
+	lease, err := st.LockBranch(context.Background(), "master", store.NewHolder("other-run", "release"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
+	defer lease.Release(context.Background())
 	code, rep, out := w.run("sync")
 	if code != report.ExitLocked {
 		t.Fatalf("exit %d, want 5\n%s", code, out)
 	}
-	if m := w.branch(rep, "master"); m.ExitCode != report.ExitLocked || !strings.Contains(m.Error, "lock") {
-		t.Fatalf("master: %+v", m)
+	// Exit 5 names the holder: its run, target, host, pid and since when.
+	host, _ := os.Hostname()
+	m := w.branch(rep, "master")
+	for _, want := range []string{"other-run", "target release", host, fmt.Sprintf("pid %d", os.Getpid()), "since"} {
+		if m.ExitCode != report.ExitLocked || !strings.Contains(m.Error, want) {
+			t.Fatalf("master's lock error does not name %q: %+v", want, m)
+		}
 	}
 	if r := w.branch(rep, "release-1.0"); r.Sync == nil || r.Sync.Status != report.SyncMerged {
 		t.Fatalf("the free branch did not sync: %+v", r)

@@ -135,12 +135,30 @@ type Build struct {
 
 // Test is the test stage's outcome.
 type Test struct {
-	Status  string `json:"status"`
-	Passed  int    `json:"passed"`
-	Failed  int    `json:"failed"`
-	Skipped int    `json:"skipped"`
-	Log     string `json:"log"`
+	Status  string   `json:"status"`
+	Passed  int      `json:"passed"`
+	Failed  int      `json:"failed"`
+	Skipped int      `json:"skipped"`
+	Log     string   `json:"log"`
+	New     []string `json:"new"`
+	Flaky   []string `json:"flaky"`
+	Infra   []string `json:"infra"`
+	// Reason says why the stage did not run, when it did not.
+	Reason string `json:"reason,omitempty"`
 }
+
+// Test and publish statuses.
+const (
+	TestPassed  = "passed"
+	TestFailed  = "failed"
+	TestError   = "error"
+	TestSkipped = "skipped"
+
+	PublishPublished    = "published"
+	PublishNotPublished = "not-published"
+	PublishError        = "error"
+	PublishSkipped      = "skipped"
+)
 
 // Publish is the publish stage's outcome.
 type Publish struct {
@@ -148,6 +166,9 @@ type Publish struct {
 	Image   string   `json:"image"`
 	Tags    []string `json:"tags"`
 	Deleted []string `json:"deleted"`
+	Kept    []string `json:"kept"`
+	// Reason says why nothing was published, when nothing was.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Write writes the report as indented JSON, atomically.

@@ -9,6 +9,19 @@ import (
 type BranchState struct {
 	Sync  SyncState  `json:"sync"`
 	Build BuildState `json:"build"`
+	// Stages records, per stage after sync, the key of the inputs it last
+	// processed: the one answer to "run or skip?" for release, plan and the
+	// single-stage targets.
+	Stages map[string]StageRecord `json:"stages,omitempty"`
+}
+
+// StageRecord is what a stage recorded when it processed a key.
+type StageRecord struct {
+	// Key identifies the stage's inputs: for build, the fork commit and the
+	// build config; for test, the candidate's digests and the test config.
+	Key    string    `json:"key"`
+	Status string    `json:"status"`
+	Time   time.Time `json:"time"`
 }
 
 // SyncState is the last sync of a branch.
@@ -30,14 +43,17 @@ type SyncState struct {
 type BuildState struct {
 	// Commit is the last fork commit processed, built or failed: a failed
 	// commit is not rebuilt in a loop, the next new commit is.
-	Commit  string    `json:"commit"`
-	Status  string    `json:"status"`
-	Version string    `json:"version,omitempty"`
-	Image   string    `json:"image,omitempty"`
-	Images  []string  `json:"images,omitempty"`
-	Log     string    `json:"log,omitempty"`
-	Time    time.Time `json:"time"`
-	Error   string    `json:"error,omitempty"`
+	Commit  string   `json:"commit"`
+	Status  string   `json:"status"`
+	Version string   `json:"version,omitempty"`
+	Image   string   `json:"image,omitempty"`
+	Images  []string `json:"images,omitempty"`
+	// Named maps each image's name to its candidate ref@digest.
+	Named     map[string]string `json:"named,omitempty"`
+	Platforms []string          `json:"platforms,omitempty"`
+	Log       string            `json:"log,omitempty"`
+	Time      time.Time         `json:"time"`
+	Error     string            `json:"error,omitempty"`
 }
 
 func branchKey(branch string) string { return "branches/" + branch + "/state.json" }
