@@ -36,7 +36,9 @@ func (r *Runner) skipTest(f *flow, _ store.BranchState, d decision) {
 	f.rb.Test = &report.Test{Status: report.TestSkipped, New: []string{}, Flaky: []string{}, Infra: []string{}, Reason: d.why}
 }
 
-func (r *Runner) runTest(_ context.Context, f *flow, d decision) { r.skipTest(f, store.BranchState{}, d) }
+func (r *Runner) runTest(_ context.Context, f *flow, d decision) {
+	r.skipTest(f, store.BranchState{}, d)
+}
 
 // publishKey is the publish stage's input: the tested digest and the
 // publish config.
