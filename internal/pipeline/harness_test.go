@@ -39,6 +39,28 @@ type world struct {
 	branches string // the branches: block
 	forkURL  string
 	upURL    string
+	store    string // state.store; default "state", a folder beside the config
+	workDir  string // state.workDir; default the state folder
+	lease    string // state.lease; default 2m
+}
+
+func (w *world) storeOr() string   { return or(w.store, "state") }
+func (w *world) workDirOr() string {
+	switch {
+	case w.workDir != "":
+		return w.workDir
+	case strings.HasPrefix(w.store, "s3://"):
+		return "work"
+	}
+	return w.storeOr()
+}
+func (w *world) leaseOr() string   { return or(w.lease, "2m") }
+
+func or(s, dflt string) string {
+	if s == "" {
+		return dflt
+	}
+	return s
 }
 
 // newWorld makes upstream with master and release-1.0, and a fork that
@@ -94,8 +116,10 @@ notify:
     dir: notifications
 %s
 state:
-  store: state
-%s`, w.upURL, w.forkURL, w.branches, w.notify, w.yaml)
+  store: %s
+  workDir: %s
+  lease: %s
+%s`, w.upURL, w.forkURL, w.branches, w.notify, w.storeOr(), w.workDirOr(), w.leaseOr(), w.yaml)
 	p := filepath.Join(w.dir, "branches.yaml")
 	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
 		w.t.Fatal(err)
