@@ -352,6 +352,20 @@ func TestPlanPredictsWithoutPushing(t *testing.T) {
 	if len(w.notifications()) != 0 {
 		t.Fatal("plan notified")
 	}
+	// Every branch and stage gets a line: run or skip, and why.
+	for _, want := range []string{
+		"release-1.0: build run: the sync will make a new merge commit",
+		"release-1.0: test skip: no candidate to test",
+		"release-1.0: publish skip: the publish stage is not built yet",
+		"master: build run: ", "master: test skip: ", "master: publish skip: ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan does not say %q:\n%s", want, out)
+		}
+	}
+	if r := w.branch(rep, "release-1.0"); r.Test == nil || r.Test.Status != report.TestSkipped || r.Publish == nil || r.Publish.Status != report.PublishSkipped {
+		t.Errorf("release-1.0's test and publish in the report: %+v %+v", r.Test, r.Publish)
+	}
 }
 
 func TestStatusShowsCarriesAlreadyUpstream(t *testing.T) {
