@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/hyperfork/hyperfork/internal/exec"
@@ -166,7 +167,34 @@ func (g *Git) hasCommit(ctx context.Context, commit string) bool {
 	return err == nil
 }
 
-// isAncestor reports whether a is an ancestor of (or equal to) b.
+// haveCommits reports which of commits the repository holds, in one
+// process however many there are. A failure to ask counts as holding none,
+// so the caller fetches.
+func (g *Git) haveCommits(ctx context.Context, commits []string) map[string]bool {
+	have := make(map[string]bool, len(commits))
+	asked := slices.DeleteFunc(dedupe(commits), func(c string) bool { return c == "" })
+	var in strings.Builder
+	for _, c := range asked {
+		in.WriteString(c + "^{commit}\n")
+	}
+	if len(asked) == 0 {
+		return have
+	}
+	// One answer line per question, in order: "commit", or "<question> missing".
+	out, err := g.runStdin(ctx, in.String(), "cat-file", "--batch-check=%(objecttype)")
+	if err != nil {
+		return have
+	}
+	for i, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if i < len(asked) {
+			have[asked[i]] = line == "commit"
+		}
+	}
+	return have
+}
+
+// isAncestor reports whether a is an ancestor of (or equal to) b. An error
+// is not an answer: it is what git says when the repository lacks a or b.
 func (g *Git) isAncestor(ctx context.Context, a, b string) (bool, error) {
 	_, err := g.run(ctx, nil, "merge-base", "--is-ancestor", a, b)
 	if err == nil {
@@ -188,6 +216,20 @@ func (g *Git) count(ctx context.Context, args ...string) (int, error) {
 	var n int
 	_, err = fmt.Sscan(strings.TrimSpace(out), &n)
 	return n, err
+}
+
+// leftRight returns the number of commits only a has and the number only b
+// has, in one walk: zero on the right means b is in a's history, zero on
+// the left that a is in b's.
+func (g *Git) leftRight(ctx context.Context, a, b string) (left, right int, err error) {
+	out, err := g.run(ctx, nil, "rev-list", "--left-right", "--count", a+"..."+b)
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := fmt.Sscan(strings.TrimSpace(out), &left, &right); err != nil {
+		return 0, 0, fmt.Errorf("read the output of rev-list --left-right --count %s...%s, %q: %w", short(a), short(b), out, err)
+	}
+	return left, right, nil
 }
 
 // Maintain repacks the mirror and drops unreachable objects older than git's

@@ -54,7 +54,9 @@ func (e Entry) IsSubmodule() bool { return e.Mode == "160000" }
 // clean, writes the merge commit. ffOnly refuses anything but a fast-forward.
 func (g *Git) Merge(ctx context.Context, branch, upBranch, fork, up string, ffOnly bool) (*MergeResult, error) {
 	res := &MergeResult{}
-	n, err := g.count(ctx, fork+".."+up)
+	// One walk answers both questions: how many upstream commits are new,
+	// and whether the fork has any of its own (if not, it fast-forwards).
+	carries, n, err := g.leftRight(ctx, fork, up)
 	if err != nil {
 		return nil, fmt.Errorf("count upstream commits for %s: %w", branch, err)
 	}
@@ -63,9 +65,7 @@ func (g *Git) Merge(ctx context.Context, branch, upBranch, fork, up string, ffOn
 		res.Commit = fork
 		return res, nil
 	}
-	if ok, err := g.isAncestor(ctx, fork, up); err != nil {
-		return nil, fmt.Errorf("check ancestry for %s: %w", branch, err)
-	} else if ok {
+	if carries == 0 {
 		res.Commit, res.FastForward, res.Base = up, true, fork
 		return res, nil
 	}

@@ -108,3 +108,39 @@ func TestParseMergeTreeMessages(t *testing.T) {
 		t.Fatalf("%s %+v", tree, cs)
 	}
 }
+
+// One rev-list answers what used to take three processes: the number of
+// new upstream commits, whether the fork fast-forwards, and whether it
+// already holds upstream.
+func TestMergeFastForwardAndUpToDate(t *testing.T) {
+	r := gitfixture.Init(t, filepath.Join(t.TempDir(), "repo"))
+	base := r.Commit(t, "base", map[string]string{"a.txt": "1\n"})
+	r.Commit(t, "one", map[string]string{"a.txt": "2\n"})
+	up := r.Commit(t, "two", map[string]string{"a.txt": "3\n"})
+	g := &Git{Dir: r.Dir}
+	ctx := context.Background()
+	for _, ffOnly := range []bool{false, true} {
+		res, err := g.Merge(ctx, "fork", "up", base, up, ffOnly)
+		if err != nil || !res.FastForward || res.Commit != up || res.Merged != 2 || res.Base != base {
+			t.Fatalf("ffOnly %v, fork behind upstream: %+v %v", ffOnly, res, err)
+		}
+		res, err = g.Merge(ctx, "fork", "up", up, base, ffOnly)
+		if err != nil || res.FastForward || res.Commit != up || res.Merged != 0 {
+			t.Fatalf("ffOnly %v, fork ahead of upstream: %+v %v", ffOnly, res, err)
+		}
+	}
+}
+
+func TestHaveCommits(t *testing.T) {
+	r := gitfixture.Init(t, filepath.Join(t.TempDir(), "repo"))
+	c := r.Commit(t, "base", map[string]string{"a.txt": "1\n"})
+	tree := r.Run(t, "rev-parse", c+"^{tree}")
+	missing := strings.Repeat("ab", 20)
+	have := (&Git{Dir: r.Dir}).haveCommits(context.Background(), []string{c, "", missing, tree, c})
+	if !have[c] || have[missing] || have[tree] || have[""] || len(have) != 3 {
+		t.Fatalf("haveCommits = %v: want only %s", have, c)
+	}
+	if have := (&Git{Dir: r.Dir}).haveCommits(context.Background(), nil); len(have) != 0 {
+		t.Fatalf("haveCommits of nothing = %v", have)
+	}
+}

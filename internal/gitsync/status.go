@@ -36,13 +36,18 @@ func (s *Syncer) Status(ctx context.Context, branches []Branch) []BranchStatus {
 		}
 		return out
 	}
-	var ups, forks []string
+	var commits []string
 	for i, b := range branches {
 		out[i].UpstreamCommit, out[i].ForkCommit = h.up[b.Upstream], h.fork[b.Name]
-		if c := out[i].UpstreamCommit; c != "" && !s.git.hasCommit(ctx, c) {
+		commits = append(commits, out[i].UpstreamCommit, out[i].ForkCommit)
+	}
+	have := s.git.haveCommits(ctx, commits)
+	var ups, forks []string
+	for i, b := range branches {
+		if c := out[i].UpstreamCommit; c != "" && !have[c] {
 			ups = append(ups, b.Upstream)
 		}
-		if c := out[i].ForkCommit; c != "" && !s.git.hasCommit(ctx, c) {
+		if c := out[i].ForkCommit; c != "" && !have[c] {
 			forks = append(forks, b.Name)
 		}
 	}

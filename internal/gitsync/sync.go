@@ -70,11 +70,15 @@ func (s *Syncer) Git() *Git { return s.git }
 // heads is what ls-remote saw on both sides.
 type heads struct {
 	up, fork map[string]string
-	// upTags is upstream's tags (ref -> object), when asked for.
-	upTags map[string]string
+	// upTags is upstream's tags (ref -> object), when asked for;
+	// mirrorTags the mirror's, or mirrorTagsErr why they could not be read.
+	upTags, mirrorTags map[string]string
+	mirrorTagsErr      error
 }
 
-// lsRemote lists both remotes at once; with tags, upstream's tags too.
+// lsRemote lists both remotes at once; with tags, upstream's tags too, and
+// the mirror's meanwhile, to compare them with: the mirror answers long
+// before the remotes do, so the comparison costs no time of its own.
 func (s *Syncer) lsRemote(ctx context.Context, branches []Branch, tags bool) (heads, error) {
 	var h heads
 	var ups, forks []string
@@ -87,12 +91,19 @@ func (s *Syncer) lsRemote(ctx context.Context, branches []Branch, tags bool) (he
 		return
 	})
 	g.Go(func() (err error) { h.fork, err = s.git.LsRemote(gctx, s.opts.Fork, forks); return })
+	if tags {
+		g.Go(func() error { h.mirrorTags, h.mirrorTagsErr = s.git.tags(gctx); return nil })
+	}
 	return h, g.Wait()
 }
 
 // Sync brings every branch up to date with its upstream. With dryRun it
 // predicts the outcome and pushes nothing. Branches are independent: one
 // branch's failure is its own outcome and never stops another.
+//
+// A run with nothing new costs what plain git needs to ask the same: the
+// two ls-remotes and one ancestry check per branch, all at once, and reads
+// the mirror's tags beside the ls-remotes.
 func (s *Syncer) Sync(ctx context.Context, branches []Branch, dryRun bool) []Outcome {
 	out := make([]Outcome, len(branches))
 	for i, b := range branches {
@@ -110,30 +121,55 @@ func (s *Syncer) Sync(ctx context.Context, branches []Branch, dryRun bool) []Out
 		return out
 	}
 
-	// Decide what needs objects. The up-to-date check uses the mirror when it
-	// already holds both commits, so a scheduled run with nothing new
-	// fetches nothing.
-	var fetchUp, fetchFork []string
-	pending := map[int]bool{}
+	// The up-to-date check runs in the mirror without asking first whether
+	// it holds both commits: when it lacks one, git says so by failing the
+	// check, and only then does one cat-file --batch-check tell which
+	// commits to fetch. A scheduled run with nothing new fetches nothing.
+	// answered[i]: git answered the check, so the mirror holds both commits.
+	answered := make([]bool, len(branches))
+	var g errgroup.Group
+	g.SetLimit(s.opts.Concurrency)
 	for i, b := range branches {
 		up, fork := h.up[b.Upstream], h.fork[b.Name]
 		out[i].Sync.UpstreamCommit, out[i].Sync.ForkCommit = up, fork
-		if up == "" {
+		switch {
+		case up == "":
 			fail(i, fmt.Errorf("upstream branch %s does not exist at %s; fix branches[%s].upstream", b.Upstream, exec.RedactURL(s.opts.Upstream.URL), b.Name))
+		case fork != "":
+			// Each goroutine writes only its own elements of out and answered.
+			g.Go(func() error {
+				ok, err := s.git.isAncestor(ctx, up, fork)
+				if ok {
+					out[i].Sync.Status = report.SyncUpToDate
+				}
+				answered[i] = err == nil
+				return nil
+			})
+		}
+	}
+	_ = g.Wait()
+	var pending []int
+	var unsure []string
+	for i := range branches {
+		if out[i].Sync.Status != "" {
 			continue
 		}
-		haveUp, haveFork := s.git.hasCommit(ctx, up), fork != "" && s.git.hasCommit(ctx, fork)
-		if haveUp && haveFork {
-			if ok, _ := s.git.isAncestor(ctx, up, fork); ok {
-				out[i].Sync.Status = report.SyncUpToDate
-				continue
-			}
+		pending = append(pending, i)
+		if !answered[i] {
+			unsure = append(unsure, out[i].Sync.UpstreamCommit, out[i].Sync.ForkCommit)
 		}
-		pending[i] = true
-		if !haveUp {
+	}
+	have := s.git.haveCommits(ctx, unsure)
+	var fetchUp, fetchFork []string
+	for _, i := range pending {
+		if answered[i] {
+			continue
+		}
+		b, st := branches[i], out[i].Sync
+		if !have[st.UpstreamCommit] {
 			fetchUp = append(fetchUp, b.Upstream)
 		}
-		if fork != "" && !haveFork {
+		if st.ForkCommit != "" && !have[st.ForkCommit] {
 			fetchFork = append(fetchFork, b.Name)
 		}
 	}
@@ -141,14 +177,14 @@ func (s *Syncer) Sync(ctx context.Context, branches []Branch, dryRun bool) []Out
 	// upstream added or moved on a commit the mirror has would otherwise
 	// wait for the next upstream commit, and builds meanwhile would be
 	// described from the old one.
-	tags := s.git.tagsBehind(ctx, h.upTags)
+	tags := tagsBehind(h.upTags, h.mirrorTags, h.mirrorTagsErr)
 	if len(pending) == 0 && !tags {
 		return out
 	}
 	s.opts.Logger.Info("fetching", "upstream", fetchUp, "fork", fetchFork, "tags", tags)
 	if err := s.git.Fetch(ctx, s.opts.Upstream, dedupe(fetchUp), tags); err != nil {
 		if len(fetchUp) > 0 {
-			for i := range pending {
+			for _, i := range pending {
 				fail(i, err)
 			}
 			return out
@@ -158,22 +194,24 @@ func (s *Syncer) Sync(ctx context.Context, branches []Branch, dryRun bool) []Out
 		s.opts.Logger.Warn("could not fetch upstream tags; builds are described from the mirror's old ones", "err", err)
 	}
 	if err := s.git.Fetch(ctx, s.opts.Fork, fetchFork, false); err != nil {
-		for i := range pending {
+		for _, i := range pending {
 			fail(i, err)
 		}
 		return out
 	}
 
-	// Each goroutine writes only its own element of out.
-	var g errgroup.Group
+	g = errgroup.Group{}
 	g.SetLimit(s.opts.Concurrency)
-	for i := range pending {
+	for _, i := range pending {
 		g.Go(func() error {
 			out[i] = s.syncOne(ctx, branches[i], out[i].Sync, dryRun)
 			return nil
 		})
 	}
 	_ = g.Wait()
+	if !dryRun {
+		s.track(ctx, out)
+	}
 	return out
 }
 
@@ -252,20 +290,19 @@ func (s *Syncer) attempt(ctx context.Context, b Branch, st report.Sync, dryRun b
 			if err := s.git.Push(ctx, s.opts.Fork, b.Name, up, ""); err != nil {
 				return o, err
 			}
-			s.track(ctx, b.Name, up)
 			o.Sync.Message = fmt.Sprintf("fork branch %s created from upstream %s", b.Name, b.Upstream)
 		}
 		o.Sync.Status, o.Sync.ForkCommit = report.SyncCreated, up
 		log.Info(o.Sync.Message, "commit", short(up))
 		return o, nil
 	}
-	if ok, err := s.git.isAncestor(ctx, up, fork); err != nil {
-		return o, fmt.Errorf("check %s against upstream %s: %w", b.Name, b.Upstream, err)
-	} else if ok {
+	res, err := s.git.Merge(ctx, b.Name, b.Upstream, fork, up, b.FFOnly)
+	if err == nil && res.Merged == 0 {
+		// The fork already holds upstream: on a fetched head, or on the
+		// head someone else pushed while this run merged.
 		o.Sync.Status = report.SyncUpToDate
 		return o, nil
 	}
-	res, err := s.git.Merge(ctx, b.Name, b.Upstream, fork, up, b.FFOnly)
 	in := ResolutionInput{Branch: b.Name, UpstreamBranch: b.Upstream, ForkURL: s.opts.Fork.URL,
 		UpstreamURL: s.opts.Upstream.URL, UpstreamCommit: up, ForkCommit: fork}
 	switch {
@@ -298,7 +335,6 @@ func (s *Syncer) attempt(ctx context.Context, b Branch, st report.Sync, dryRun b
 		if err := s.git.Push(ctx, s.opts.Fork, b.Name, res.Commit, fork); err != nil {
 			return o, err
 		}
-		s.track(ctx, b.Name, res.Commit)
 	}
 	o.Sync.Status = report.SyncMerged
 	o.Sync.PreviousFork = fork
@@ -329,15 +365,27 @@ func dedupe(xs []string) []string {
 	return out
 }
 
-// track points the mirror's copy of the fork branch at what was pushed, so
-// the merge commit is reachable there (gc keeps it, the next run needs no
-// fetch to see it). A failure only costs a fetch next time.
-func (s *Syncer) track(ctx context.Context, branch, commit string) {
+// track points the mirror's copies of the fork branches that were pushed
+// (merged or created) at what was pushed, so the new commits are reachable
+// there (gc keeps them, the next run needs no fetch to see them): one
+// update-ref for them all. A failure only costs a fetch next time.
+func (s *Syncer) track(ctx context.Context, outs []Outcome) {
+	var in strings.Builder
+	var branches []string
+	for _, o := range outs {
+		if o.Sync.Status == report.SyncMerged || o.Sync.Status == report.SyncCreated {
+			fmt.Fprintf(&in, "update %s %s\n", mirrorRef(s.opts.Fork.Name, o.Branch), o.Sync.ForkCommit)
+			branches = append(branches, o.Branch)
+		}
+	}
+	if len(branches) == 0 {
+		return
+	}
 	err := s.git.withWriteLock(ctx, func() error {
-		_, err := s.git.run(ctx, nil, "update-ref", mirrorRef(s.opts.Fork.Name, branch), commit)
+		_, err := s.git.runStdin(ctx, in.String(), "update-ref", "--stdin")
 		return err
 	})
 	if err != nil {
-		s.opts.Logger.Warn("update the mirror's fork ref", "branch", branch, "err", err)
+		s.opts.Logger.Warn("update the mirror's fork refs", "branches", branches, "err", err)
 	}
 }
