@@ -48,9 +48,16 @@ func (s *S3) lease(ctx context.Context, what, name, key string, h Holder, opts [
 	if err != nil {
 		return nil, err
 	}
+	// The nonces this call wrote: a conditional PUT that the SDK retried
+	// after it had landed fails its own condition, and the record read back
+	// is then ours, not another run's.
+	mine := map[string]time.Time{}
+	var prev *Holder
 	for range leaseAttempts {
 		start := time.Now()
-		etag, err := s.putLock(ctx, ok, h, cfg.ttl, start, "")
+		nonce := randomID()
+		mine[nonce] = start
+		etag, err := s.putLock(ctx, ok, h, cfg.ttl, start, "", nonce)
 		if err == nil {
 			return s.newLease(ctx, ok, h, nil, cfg.ttl, etag, start), nil
 		}
@@ -64,14 +71,20 @@ func (s *S3) lease(ctx context.Context, what, name, key string, h Holder, opts [
 		if err != nil {
 			return nil, err
 		}
+		if at, ours := mine[cur.rec.Nonce]; ours {
+			return s.newLease(ctx, ok, h, prev, cfg.ttl, cur.etag, at), nil
+		}
 		if !cur.expired() {
 			return nil, &LockedError{Name: name, Holder: cur.rec.Holder, Expires: cur.expires(), what: what}
 		}
 		start = time.Now()
-		etag, err = s.putLock(ctx, ok, h, cfg.ttl, start, cur.etag)
+		nonce = randomID()
+		mine[nonce] = start
+		stale := cur.rec.Holder
+		prev = &stale
+		etag, err = s.putLock(ctx, ok, h, cfg.ttl, start, cur.etag, nonce)
 		if err == nil {
-			prev := cur.rec.Holder
-			return s.newLease(ctx, ok, h, &prev, cfg.ttl, etag, start), nil
+			return s.newLease(ctx, ok, h, prev, cfg.ttl, etag, start), nil
 		}
 		if !isConflict(err) && !isNotFound(err) {
 			return nil, s.fail("take over stale lock of "+what+" "+name+":", ok, err)
@@ -83,8 +96,8 @@ func (s *S3) lease(ctx context.Context, what, name, key string, h Holder, opts [
 
 // putLock writes a lock record: create-only when ifMatch is "", else a
 // replace of the object with that ETag.
-func (s *S3) putLock(ctx context.Context, objectKey string, h Holder, ttl time.Duration, now time.Time, ifMatch string) (string, error) {
-	b, _ := json.Marshal(lockRecord{Holder: h, TTLSeconds: ttl.Seconds(), Expires: now.Add(ttl).UTC(), Nonce: randomID()})
+func (s *S3) putLock(ctx context.Context, objectKey string, h Holder, ttl time.Duration, now time.Time, ifMatch, nonce string) (string, error) {
+	b, _ := json.Marshal(lockRecord{Holder: h, TTLSeconds: ttl.Seconds(), Expires: now.Add(ttl).UTC(), Nonce: nonce})
 	var im, inm *string
 	if ifMatch == "" {
 		inm = aws.String("*")
@@ -147,7 +160,7 @@ func (s *S3) newLease(ctx context.Context, objectKey string, h Holder, tookOver 
 		mu.Lock()
 		defer mu.Unlock()
 		start := time.Now()
-		next, err := s.putLock(ctx, objectKey, h, ttl, start, etag)
+		next, err := s.putLock(ctx, objectKey, h, ttl, start, etag, randomID())
 		if err != nil {
 			if isConflict(err) || isNotFound(err) {
 				why := "another run took it over"
