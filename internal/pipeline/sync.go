@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"time"
 	"text/tabwriter"
 
 	"github.com/hyperfork/hyperfork/internal/config"
@@ -129,6 +130,12 @@ func (r *Runner) recordSync(ctx context.Context, b *report.Branch, o gitsync.Out
 			b.Sync.Notified = true
 		}
 	}
+	if sameSync(prev, st.Sync) && msg == nil {
+		// Nothing changed (the scheduled run that finds nothing new): no
+		// write, so a no-op costs reads only. The record's time is when the
+		// branch's sync state last changed.
+		return
+	}
 	// Only the sync record changes: compare-and-swap keeps what another
 	// stage or runner wrote meanwhile.
 	err = store.UpdateBranch(ctx, r.state, o.Branch, func(cur *store.BranchState) error {
@@ -139,6 +146,12 @@ func (r *Runner) recordSync(ctx context.Context, b *report.Branch, o gitsync.Out
 		b.Error = joinErr(b.Error, err.Error())
 		b.ExitCode = report.Combine(b.ExitCode, report.ExitFailed)
 	}
+}
+
+// sameSync reports whether two sync records say the same, whenever taken.
+func sameSync(a, b store.SyncState) bool {
+	a.Time, b.Time = time.Time{}, time.Time{}
+	return a == b
 }
 
 func joinErr(a, b string) string {
@@ -185,7 +198,7 @@ func (r *Runner) runStatus(ctx context.Context, rep *report.Report, branches []c
 		return
 	}
 	tw := tabwriter.NewWriter(r.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "BRANCH\tUPSTREAM\tUPSTREAM HEAD\tFORK HEAD\tBEHIND\tCARRIES\tUPSTREAMED\tLAST SYNC\tLAST BUILD")
+	fmt.Fprintln(tw, "BRANCH\tUPSTREAM\tUPSTREAM HEAD\tFORK HEAD\tBEHIND\tCARRIES\tUPSTREAMED\tSYNC STATE SINCE\tLAST BUILD")
 	var details []string
 	for _, st := range s.Status(ctx, toGitBranches(branches)) {
 		bs, _ := store.LoadBranch(ctx, r.state, st.Branch)

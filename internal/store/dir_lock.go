@@ -120,15 +120,15 @@ func unflock(f *os.File) {
 	f.Close()
 }
 
-// rewrite replaces the contents of f with b.
+// rewrite replaces the contents of f with b. No fsync: the flock is the
+// lock, the record only names its holder for messages, and after a crash
+// it is stale whatever the disk kept.
 func rewrite(f *os.File, b []byte) error {
 	if err := f.Truncate(0); err != nil {
 		return err
 	}
-	if _, err := f.WriteAt(b, 0); err != nil {
-		return err
-	}
-	return f.Sync()
+	_, err := f.WriteAt(b, 0)
+	return err
 }
 
 // readLockFile reads the holder record of a lock someone else holds. The
