@@ -140,9 +140,9 @@ func (r *Runner) runFlows(ctx context.Context, rep *report.Report, branches []co
 	defer r.closeStages()
 	flows := make([]*flow, len(branches))
 	for i, br := range branches {
-		rb := rep.Branch(br.Name)
-		flows[i] = &flow{branch: br, rb: rb, head: heads[br.Name]}
-		if rb.Sync != nil && rb.Sync.Status == report.SyncError {
+		flows[i] = &flow{branch: br, rb: rep.Branch(br.Name), head: heads[br.Name]}
+		if heads != nil && heads[br.Name] == nil {
+			// The sync ran and handed no head on: it failed.
 			flows[i].syncFailed = "sync failed"
 		}
 	}
@@ -273,7 +273,7 @@ func (r *Runner) plan(ctx context.Context, rep *report.Report, branches []config
 	for _, br := range branches {
 		rb := rep.Branch(br.Name)
 		f := &flow{branch: br, rb: rb, head: heads[br.Name]}
-		if rb.Sync != nil && rb.Sync.Status == report.SyncError {
+		if f.head == nil {
 			f.syncFailed = "sync failed"
 		}
 		st, err := store.LoadBranch(ctx, r.state, br.Name)
