@@ -17,6 +17,8 @@ const (
 	DefaultLogsKeep     = 10
 	DefaultStateStore   = ".hyperfork"
 	DefaultLease        = 2 * time.Minute
+	// DefaultTestPlatform is where tests run when test.platform is left out.
+	DefaultTestPlatform = "linux/amd64"
 	// DefaultImage is the image definition used when build.images is left
 	// out and the file exists beside the config; else the built-in one is.
 	DefaultImage = "images/hyperkube.yaml"
@@ -33,6 +35,16 @@ func DefaultTargets() []string {
 		"./cmd/kube-proxy", "./cmd/kubelet", "./cmd/kubectl", "./cmd/kubeadm",
 	}
 }
+
+// DefaultTestTargets returns the test packages compiled when
+// build.testTargets is left out: Kubernetes' end-to-end suite, e2e.test.
+func DefaultTestTargets() []string { return []string{"./test/e2e"} }
+
+// DefaultTestCommands returns the commands compiled for test.platform when
+// build.testCommands is left out and there are test targets: ginkgo, which
+// runs ginkgo test binaries, from the version the fork vendors (Kubernetes
+// builds it from vendor/github.com/onsi/ginkgo/v2/ginkgo).
+func DefaultTestCommands() []string { return []string{"github.com/onsi/ginkgo/v2/ginkgo"} }
 
 // applyDefaults fills what the file left out. A number written as 0 is not
 // replaced: it is reported by validate, since 0 kept images is a mistake.
@@ -54,6 +66,16 @@ func (p *Pipeline) applyDefaults(d *doc) {
 	}
 	if len(p.Build.Targets) == 0 && !d.has("build.targets") {
 		p.Build.Targets = DefaultTargets()
+	}
+	if len(p.Build.TestTargets) == 0 && !d.has("build.testTargets") {
+		p.Build.TestTargets = DefaultTestTargets()
+	}
+	if len(p.Build.TestCommands) == 0 && !d.has("build.testCommands") &&
+		len(p.Build.TestTargets) > 0 {
+		p.Build.TestCommands = DefaultTestCommands()
+	}
+	if p.Test.Platform == "" {
+		p.Test.Platform = DefaultTestPlatform
 	}
 	if len(p.Build.Images) == 0 && !d.has("build.images") {
 		// A definition of the user's beside the config wins; without one,

@@ -135,6 +135,22 @@ func checkPlatform(path, v string) string {
 	return ""
 }
 
+// samePlatform reports whether a and b name the same platform: the same os
+// and architecture, and the same variant when both give one (linux/arm64
+// is linux/arm64/v8).
+func samePlatform(a, b string) bool {
+	pa, pb := strings.Split(a, "/"), strings.Split(b, "/")
+	if len(pa) < 2 || len(pb) < 2 || pa[0] != pb[0] || pa[1] != pb[1] {
+		return false
+	}
+	return len(pa) == 2 || len(pb) == 2 || pa[2] == pb[2]
+}
+
+// containsPlatform reports whether list has a platform that is p.
+func containsPlatform(list []string, p string) bool {
+	return slices.ContainsFunc(list, func(q string) bool { return samePlatform(p, q) })
+}
+
 func didYouMean(v string, known []string) string {
 	if s := suggest(v, known); s != "" {
 		return fmt.Sprintf(" (did you mean %q?)", s)
@@ -149,6 +165,11 @@ var relTargetRE = regexp.MustCompile(`^\./[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`)
 func checkTarget(path, v string) string {
 	if strings.Contains(v, "...") {
 		return fmt.Sprintf("%s %q: name one command per entry, without ...", path, v)
+	}
+	if rest, ok := strings.CutPrefix(v, "./vendor/"); ok {
+		// go build refuses a vendor folder's path in module mode; the
+		// import path builds from that folder.
+		return fmt.Sprintf("%s %q: write the import path %s; it builds from the vendor folder", path, v, rest)
 	}
 	if strings.HasPrefix(v, "./") {
 		if !relTargetRE.MatchString(v) || filepath.ToSlash(filepath.Clean(v)) != strings.TrimPrefix(v, "./") {

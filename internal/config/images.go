@@ -34,11 +34,18 @@ func (p *Pipeline) loadImages(d *doc) {
 	if d.bad["build.images"] {
 		return
 	}
-	binaries := p.Build.Binaries()
-	if d.badUnder("build.targets") {
-		binaries = nil // the targets could not be read: do not guess which binaries exist
+	known := &knownBinaries{
+		targets: p.Build.Binaries(), tests: p.Build.TestBinaries(),
+		platforms: p.Build.Platforms, testPlatform: p.Test.Platform,
+	}
+	if d.badUnder("build.targets") || d.badUnder("build.testTargets") || d.badUnder("build.testCommands") {
+		known = nil // the targets could not be read: do not guess which binaries exist
 	}
 	if len(p.Build.Images) == 0 && !d.has("build.images") {
+		var binaries []string
+		if known != nil {
+			binaries = known.targets
+		}
 		p.loadBuiltinImage(d, binaries)
 		return
 	}
@@ -68,7 +75,7 @@ func (p *Pipeline) loadImages(d *doc) {
 			continue
 		}
 		img.File = abs
-		validateImage(id, &img, binaries)
+		validateImage(id, &img, known)
 		if img.Name != "" && imageNameRE.MatchString(img.Name) {
 			at := fmt.Sprintf("%s:%d", id.file, id.line("name"))
 			if prev, dup := names[img.Name]; dup {
@@ -129,9 +136,18 @@ func defaultTarget(binary string) string {
 	return "./cmd/" + binary
 }
 
-// validateImage checks one image definition; binaries nil skips the check
-// of binaries against the build targets.
-func validateImage(d *doc, img *Image, binaries []string) {
+// knownBinaries is what the build makes, for checking the binaries an
+// image names.
+type knownBinaries struct {
+	targets      []string // of build.targets, compiled for build.platforms
+	tests        []string // of build.testTargets and build.testCommands, compiled for test.platform
+	platforms    []string // build.platforms
+	testPlatform string   // test.platform
+}
+
+// validateImage checks one image definition; known nil skips the check of
+// binaries against the build targets.
+func validateImage(d *doc, img *Image, known *knownBinaries) {
 	switch {
 	case img.Name == "":
 		d.at("name", "name is required: write the image's repository name, e.g. name: hyperkube")
@@ -143,15 +159,18 @@ func validateImage(d *doc, img *Image, binaries []string) {
 	} else if msg := checkImageRef("base", img.Base, true); msg != "" {
 		d.at("base", "%s", msg)
 	}
-	known := slices.Clone(binaries)
+	var names []string // every binary the image may name
+	if known != nil {
+		names = append(slices.Clone(known.targets), known.tests...)
+	}
 	if img.Hyperkube {
-		known = append(known, HyperkubeBinary)
+		names = append(names, HyperkubeBinary)
 	}
 	if len(img.Binaries) == 0 && !img.Hyperkube && d.has("binaries") {
-		d.at("binaries", "binaries is empty: list at least one of %s", strings.Join(known, ", "))
+		d.at("binaries", "binaries is empty: list at least one of %s", strings.Join(names, ", "))
 	}
 	if len(img.Binaries) == 0 && !img.Hyperkube && !d.has("binaries") {
-		d.at("binaries", "binaries is missing: list the binaries to put in the image, e.g. binaries: [%s]", strings.Join(known, ", "))
+		d.at("binaries", "binaries is missing: list the binaries to put in the image, e.g. binaries: [%s]", strings.Join(names, ", "))
 	}
 	seen := map[string]bool{}
 	for i, b := range img.Binaries {
@@ -161,11 +180,17 @@ func validateImage(d *doc, img *Image, binaries []string) {
 			d.at(path, "binaries lists %q twice: remove this one", b)
 		case b == HyperkubeBinary && !img.Hyperkube:
 			d.at(path, "%q is the multi-call dispatcher, not a build target: write hyperkube: true instead of listing it", b)
-		case binaries != nil && !slices.Contains(known, b):
-			d.at(path, "binary %q is not built by build.targets%s: write one of %s, or add its command to build.targets",
-				b, didYouMean(b, known), strings.Join(known, ", "))
+		case known != nil && !slices.Contains(names, b) && strings.HasSuffix(b, testSuffix):
+			d.at(path, "test binary %q is not built by build.testTargets%s: write one of %s, or add its test package to build.testTargets (go test -c names the binary of ./test/e2e e2e.test)",
+				b, didYouMean(b, names), strings.Join(names, ", "))
+		case known != nil && !slices.Contains(names, b):
+			d.at(path, "binary %q is not built by build.targets%s: write one of %s, or add its command to build.targets (a command that runs beside the test binaries, such as ginkgo, to build.testCommands)",
+				b, didYouMean(b, names), strings.Join(names, ", "))
 		}
 		seen[b] = true
+	}
+	if known != nil {
+		validateMixedPlatforms(d, img, known)
 	}
 	if len(img.Entrypoint) > 0 && img.Entrypoint[0] == "" {
 		d.at(indexPath("entrypoint", 0), "entrypoint starts with an empty string: write the program to run, e.g. [/usr/local/bin/kubelet]")
@@ -186,4 +211,76 @@ func (b Build) Binaries() []string {
 		}
 	}
 	return out
+}
+
+// validateMixedPlatforms rejects an image that holds test binaries, which
+// are compiled for test.platform only, beside binaries compiled for
+// build.platforms, when test.platform is not one of them: its image for
+// test.platform would lack those binaries.
+func validateMixedPlatforms(d *doc, img *Image, known *knownBinaries) {
+	var tests, others []string
+	first := -1
+	for i, b := range img.Binaries {
+		switch {
+		case slices.Contains(known.tests, b):
+			if first < 0 {
+				first = i
+			}
+			tests = append(tests, b)
+		case slices.Contains(known.targets, b):
+			others = append(others, b)
+		}
+	}
+	if img.Hyperkube {
+		others = append(others, HyperkubeBinary)
+	}
+	if len(tests) == 0 || len(others) == 0 || checkPlatform("test.platform", known.testPlatform) != "" ||
+		containsPlatform(known.platforms, known.testPlatform) {
+		return
+	}
+	d.at(indexPath("binaries", first), "image %s holds %s, compiled for test.platform %s only, and %s, compiled for build.platforms (%s): add %s to build.platforms, or put the test binaries in an image of their own",
+		img.Name, strings.Join(tests, ", "), known.testPlatform, strings.Join(others, ", "), strings.Join(known.platforms, ", "), known.testPlatform)
+}
+
+// testSuffix ends the name go test -c gives a test binary.
+const testSuffix = ".test"
+
+// TestBinaryName is the name of the binary `go test -c` makes of a test
+// target: the last element of its package path and ".test"
+// (./test/e2e: e2e.test).
+func TestBinaryName(target string) string { return BinaryName(target) + testSuffix }
+
+// TestBinaries returns the names of what is compiled for test.platform, in
+// order: TestBinaryName of each test target, then BinaryName of each test
+// command (e2e.test, ginkgo).
+func (b Build) TestBinaries() []string {
+	var out []string
+	for _, t := range b.TestTargets {
+		if n := TestBinaryName(t); !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	for _, c := range b.TestCommands {
+		if n := BinaryName(c); !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// IsTestBinary reports whether name is one of TestBinaries: compiled for
+// test.platform only.
+func (b Build) IsTestBinary(name string) bool { return slices.Contains(b.TestBinaries(), name) }
+
+// ImagePlatforms returns the platforms img is packed for: test.platform
+// alone when it holds a test binary, which is compiled for that platform
+// only (the conformance image), else build.platforms. Validation made sure
+// that such an image's other binaries are built for test.platform too.
+func (p *Pipeline) ImagePlatforms(img Image) []string {
+	for _, b := range img.Binaries {
+		if p.Build.IsTestBinary(b) {
+			return []string{p.Test.Platform}
+		}
+	}
+	return slices.Clone(p.Build.Platforms)
 }

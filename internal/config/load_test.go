@@ -160,6 +160,11 @@ func TestLoadValid(t *testing.T) {
 				p.Images[0].File != filepath.Join(dir, "images/hyperkube.yaml") {
 				t.Errorf("images: %+v", p.Images)
 			}
+			equal(t, "test targets", p.Build.TestTargets, []string{"./test/e2e"})
+			equal(t, "test commands", p.Build.TestCommands, []string{"github.com/onsi/ginkgo/v2/ginkgo"})
+			if p.Test.Platform != "linux/amd64" {
+				t.Errorf("test.platform = %q, want linux/amd64", p.Test.Platform)
+			}
 		}},
 		{"valid-full.yaml", func(t *testing.T, p *Pipeline) {
 			if len(p.Branches) != 3 || p.Branches[1].Upstream != "release-1.34" || p.Branches[1].Strategy != StrategyFFOnly ||
@@ -182,6 +187,10 @@ func TestLoadValid(t *testing.T) {
 				t.Errorf("ImagePath(1) = %q", p.ImagePath(1))
 			}
 			equal(t, "binaries", p.Build.Binaries(), []string{"kubelet", "kubectl", "kubeadm"})
+			equal(t, "test binaries", p.Build.TestBinaries(), []string{"e2e.test", "ginkgo"})
+			if p.Test.Platform != "linux/arm64" {
+				t.Errorf("test.platform = %q", p.Test.Platform)
+			}
 			if p.Build.BuildKitByPlatform["linux/arm64"] == "" || p.Build.Env["GOFLAGS"] != "-trimpath" {
 				t.Errorf("build maps: %+v", p.Build)
 			}
@@ -201,8 +210,23 @@ func TestLoadValid(t *testing.T) {
 			if p.Test.Runner != RunnerExec || len(p.Test.Command) != 3 || p.Test.Timeout != 45*time.Minute {
 				t.Errorf("test: %+v", p.Test)
 			}
+			// Written empty: no test binaries, and so no ginkgo to run them.
+			if len(p.Build.TestTargets) != 0 || len(p.Build.TestCommands) != 0 || p.Test.Platform != "linux/riscv64" {
+				t.Errorf("test targets %q, commands %q, platform %q", p.Build.TestTargets, p.Build.TestCommands, p.Test.Platform)
+			}
 			if p.StateDir() != filepath.Join(dir, ".hyperfork") || p.LogsDir() != "" {
 				t.Errorf("StateDir %q LogsDir %q", p.StateDir(), p.LogsDir())
+			}
+		}},
+		{"valid-test-binaries.yaml", func(t *testing.T, p *Pipeline) {
+			equal(t, "test binaries", p.Build.TestBinaries(), []string{"e2e.test", "e2e_node.test", "ginkgo"})
+			if len(p.Images) != 2 || p.Images[0].Name != "conformance" {
+				t.Fatalf("images: %+v", p.Images)
+			}
+			equal(t, "conformance platforms", p.ImagePlatforms(p.Images[0]), []string{"linux/arm64"})
+			equal(t, "kubectl platforms", p.ImagePlatforms(p.Images[1]), []string{"linux/amd64", "linux/arm64"})
+			if !p.Build.IsTestBinary("ginkgo") || p.Build.IsTestBinary("kubectl") {
+				t.Error("IsTestBinary: ginkgo is one, kubectl is not")
 			}
 		}},
 		{"valid-empty-values.yaml", func(t *testing.T, p *Pipeline) {

@@ -17,9 +17,12 @@ const (
 	// so asking for it adds no check; it says what the caller runs.
 	StageSync Stage = "sync"
 	// StageBuild compiles and packs the images: build.* and the image
-	// definitions, which are read only for it.
+	// definitions, which are read only for it, and test.platform, which
+	// the test binaries are compiled for.
 	StageBuild Stage = "build"
-	// StageTest runs conformance on the candidate: test.*.
+	// StageTest runs conformance on the candidate: test.*, and with runner
+	// kubetest2 that build.platforms has test.platform, whose server
+	// tarball kind's node image is made from.
 	StageTest Stage = "test"
 	// StagePublish tags and retains images. publish.registry and the keep
 	// counts are read by build (candidates are pushed there) and prune too,

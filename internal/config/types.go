@@ -78,6 +78,18 @@ type Build struct {
 	Platforms    []string     `yaml:"platforms"`    // os/arch[/variant] to cross-compile for
 	Targets      []string     `yaml:"targets"`      // Go packages to build; the binary is named by the last element
 	LDFlags      []string     `yaml:"ldflags"`      // Go templates over StampData, rendered by RenderLDFlags
+	// TestTargets are Go test packages compiled with `go test -c` for
+	// Test.Platform, each into <last element>.test, as go test -c names it
+	// (./test/e2e: e2e.test). Left out: DefaultTestTargets; written empty:
+	// no test binaries.
+	TestTargets []string `yaml:"testTargets"`
+	// TestCommands are Go commands compiled with `go build` for
+	// Test.Platform beside the test binaries, each named by its last
+	// element. A dependency's command, such as ginkgo, is written by its
+	// import path and builds from the fork's vendor folder or module cache.
+	// Left out: DefaultTestCommands (ginkgo, which runs the test binaries)
+	// when TestTargets has entries, else none; written empty: none.
+	TestCommands []string `yaml:"testCommands"`
 	// Images are the image definition files, absolute after Load. Left
 	// out: images/hyperkube.yaml beside the config if it exists, else none,
 	// and Pipeline.Images holds the built-in hyperkube definition.
@@ -105,6 +117,13 @@ type Test struct {
 	Timeout time.Duration `yaml:"timeout"` // the limit for the whole test run; default 3h
 	// Parallel is how many branches are tested at the same time; default 1.
 	Parallel int `yaml:"parallel"`
+	// Platform is where the tests run, os/arch[/variant]: the test
+	// binaries (Build.TestTargets, Build.TestCommands) are compiled for it,
+	// and an image that holds one is packed for it alone. Any platform Go
+	// knows, with runner exec; with runner kubetest2 it must be a linux
+	// platform of build.platforms, because kind runs the node image made
+	// from that platform's server tarball natively. Default linux/amd64.
+	Platform string `yaml:"platform"`
 }
 
 // Publish configures where images go.
@@ -173,11 +192,21 @@ type S3 struct {
 
 // Image is one images/*.yaml definition.
 type Image struct {
-	Name       string            `yaml:"name"`       // the repository name of the image, e.g. hyperkube
-	Base       string            `yaml:"base"`       // an image reference, or scratch
-	Binaries   []string          `yaml:"binaries"`   // binary names, each the last element of a build target
-	Entrypoint []string          `yaml:"entrypoint"` // the command the image runs
-	Labels     map[string]string `yaml:"labels"`     // extra image labels
+	Name string `yaml:"name"` // the repository name of the image, e.g. hyperkube
+	// Base is a full image reference such as
+	// registry.k8s.io/build-image/go-runner:v2.4.0-go1.25.5-bookworm.0, or
+	// scratch. To pull bases from a mirror, edit this line: the file is
+	// the user's, and hyperfork rewrites no reference.
+	Base string `yaml:"base"`
+	// Binaries are the files the image holds at /usr/local/bin: the last
+	// element of a build target (kubectl), or the name of a test binary
+	// (e2e.test from build.testTargets, ginkgo from build.testCommands).
+	Binaries []string `yaml:"binaries"`
+	// Entrypoint is the command the image runs. Left out, the base's
+	// entrypoint and arguments stay, as in a Dockerfile without
+	// ENTRYPOINT: Kubernetes' server images keep go-runner's /go-runner.
+	Entrypoint []string          `yaml:"entrypoint"`
+	Labels     map[string]string `yaml:"labels"` // extra image labels
 	// Hyperkube adds the multi-call hyperkube dispatcher to the image.
 	Hyperkube bool `yaml:"hyperkube"`
 

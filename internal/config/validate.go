@@ -37,6 +37,10 @@ func (p *Pipeline) validate(d *doc) {
 		}
 	}
 	p.validateBase(d, check)
+	if p.Checked(StageBuild) || p.Checked(StageTest) {
+		// The build compiles the test binaries for it; the test runs there.
+		check("test.platform", checkPlatform("test.platform", p.Test.Platform))
+	}
 	if p.Checked(StageBuild) {
 		p.validateBuild(d, check)
 	}
@@ -143,6 +147,38 @@ func (p *Pipeline) validateTest(d *doc) {
 	if p.Test.Timeout <= 0 {
 		d.at("test.timeout", "test.timeout must be more than zero: write a duration such as 3h or 90m")
 	}
+	if p.Test.Runner == RunnerKubetest2 {
+		p.validateKindPlatform(d)
+	}
+}
+
+// validateKindPlatform checks that kubetest2's kind cluster can run on
+// test.platform: kind's nodes are linux containers that run natively, made
+// from the server tarball of that platform, which only build.platforms get.
+func (p *Pipeline) validateKindPlatform(d *doc) {
+	tp := p.Test.Platform
+	if checkPlatform("test.platform", tp) != "" {
+		return // reported with the platform's own problem
+	}
+	at, dflt := writtenOr(d, "test.platform", "build.platforms")
+	if !strings.HasPrefix(tp, "linux/") {
+		d.at(at, "test.platform %s%s: runner kubetest2 runs a kind cluster, whose nodes are linux: write the linux platform of the machine that runs the tests, e.g. linux/amd64, or use runner exec", tp, dflt)
+		return
+	}
+	for _, b := range p.Build.Platforms {
+		if checkPlatform("build.platforms", b) != "" {
+			return // build.platforms has its own problem; do not guess
+		}
+	}
+	if containsPlatform(p.Build.Platforms, tp) {
+		return
+	}
+	platforms := "build.platforms"
+	if !d.has("build.platforms") {
+		platforms += " (default)"
+	}
+	d.at(at, "test.platform %s%s is not in %s (%s): runner kubetest2 makes kind's node image from the server tarball of that platform, so the build must compile it: add %s to build.platforms, or set test.platform to the platform of the machine that runs the tests",
+		tp, dflt, platforms, strings.Join(p.Build.Platforms, ", "), tp)
 }
 
 // envFields lists every *Env key of the pipeline with its value, so that
@@ -258,6 +294,7 @@ func (p *Pipeline) validateBuild(d *doc, check func(path, msg string)) {
 		}
 		names[BinaryName(t)] = i
 	}
+	p.validateTestBinaries(d)
 	for i, f := range b.LDFlags {
 		path := indexPath("build.ldflags", i)
 		if _, err := renderTemplate(f, StampData{}); err != nil {
@@ -270,6 +307,54 @@ func (p *Pipeline) validateBuild(d *doc, check func(path, msg string)) {
 		}
 		return ""
 	})
+}
+
+// validateTestBinaries checks build.testTargets and build.testCommands:
+// package paths like build.targets, and every binary compiled for
+// test.platform named once. Both may be written empty: no test binaries.
+func (p *Pipeline) validateTestBinaries(d *doc) {
+	b := p.Build
+	if len(b.TestTargets) > 0 {
+		checkList(d, "build.testTargets", b.TestTargets, "", func(path, v string) string {
+			if msg := checkTarget(path, v); msg != "" {
+				return msg
+			}
+			if i := strings.LastIndex(v, "/"); i > 0 && strings.HasSuffix(v, testSuffix) {
+				// Kubernetes' make WHAT= names the binary; this key names the package.
+				return fmt.Sprintf("%s %q: write the test package, %s; go test -c names its binary %s",
+					path, v, v[:i], BinaryName(v))
+			}
+			return ""
+		})
+	}
+	if len(b.TestCommands) > 0 {
+		checkList(d, "build.testCommands", b.TestCommands, "", checkTarget)
+	}
+	// Every binary compiled for test.platform goes into one folder, where
+	// build.targets' binaries are too when it is a build platform.
+	type made struct{ list, entry string }
+	owner := map[string]made{} // binary name -> the entry that makes it
+	for _, t := range b.Targets {
+		owner[BinaryName(t)] = made{"build.targets", t}
+	}
+	claim := func(path, entry, name string) {
+		list := parentPath(path)
+		prev, dup := owner[name]
+		switch {
+		case d.bad[path] || (dup && prev == made{list, entry}):
+			// reported already: a bad path, or the same entry twice
+		case dup:
+			d.at(path, "%s %q and %s %q both make a binary named %q: keep one", prev.list, prev.entry, list, entry, name)
+		default:
+			owner[name] = made{list, entry}
+		}
+	}
+	for i, t := range b.TestTargets {
+		claim(indexPath("build.testTargets", i), t, TestBinaryName(t))
+	}
+	for i, c := range b.TestCommands {
+		claim(indexPath("build.testCommands", i), c, BinaryName(c))
+	}
 }
 
 // checkList reports an empty list written in the file, duplicates, and each
