@@ -1,6 +1,8 @@
 // Package ocitest starts real OCI registries on loopback for tests and makes
-// the images tests need (a Go toolchain image) from this machine, since
-// Docker Hub cannot be reached.
+// the images tests need from this machine, since neither Docker Hub nor
+// registry.k8s.io can be reached: a Go toolchain image for the builder, and
+// stand-ins for the bases of Kubernetes' images (go-runner,
+// distroless-iptables).
 package ocitest
 
 import (
