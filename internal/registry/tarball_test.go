@@ -62,9 +62,10 @@ func helloBinary(t *testing.T) string {
 	return out
 }
 
-// serverBinDir lays out the seven server binaries as BuildKit's local
-// exporter does: the hello program for linux/<hostArch>, and stand-in
-// bytes for linux/<otherArch>.
+// serverBinDir lays out the binaries the shipped images hold as BuildKit's
+// local exporter does: the hello program for linux/<hostArch>, and
+// stand-in bytes for linux/<otherArch>. The test binaries are in both,
+// which is more than a build makes: test.platform is one of them.
 func serverBinDir(t *testing.T, hello string) string {
 	t.Helper()
 	prog, err := os.ReadFile(hello)
@@ -77,7 +78,7 @@ func serverBinDir(t *testing.T, hello string) string {
 		if err := os.MkdirAll(sub, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		for _, b := range registry.ServerBinaries() {
+		for _, b := range append(registry.ServerBinaries(), "hyperkube", "e2e.test", "ginkgo") {
 			data := prog
 			if arch != hostArch {
 				data = []byte("\x7fELF linux/" + arch + " " + b)
@@ -90,43 +91,67 @@ func serverBinDir(t *testing.T, hello string) string {
 	return dir
 }
 
-// shippedServerImages loads the repository's images/kube-*.yaml with their
-// bases pointed at host, as a user points them at a mirror, and pushes the
-// stand-ins for those bases there.
-func shippedServerImages(t *testing.T, host string) []config.Image {
+// shippedPipeline loads the repository's images/*.yaml with their bases
+// pointed at host, as a user points them at a mirror, in a pipeline of the
+// default targets and test targets for linux/<hostArch> and
+// linux/<otherArch>, and pushes stand-ins for those bases to host.
+func shippedPipeline(t *testing.T, host string) *config.Pipeline {
 	t.Helper()
 	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "images"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shipped, err := filepath.Glob(filepath.Join("..", "..", "images", "*.yaml"))
+	if err != nil || len(shipped) == 0 {
+		t.Fatalf("no images/*.yaml: %v", err)
+	}
 	var files []string
-	for _, c := range registry.ServerImages() {
-		data, err := os.ReadFile(filepath.Join("..", "..", "images", c+".yaml"))
+	for _, f := range shipped {
+		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		base := regexp.MustCompile(`(?m)^base: (\S+)$`).FindSubmatch(data)
 		if base == nil {
-			t.Fatalf("images/%s.yaml has no base: line", c)
+			t.Fatalf("%s has no base: line", f)
 		}
-		mirror := ocitest.PushBaseImage(t, host, string(base[1]), "linux/"+hostArch, "linux/"+otherArch)
-		data = bytes.Replace(data, base[1], []byte(mirror), 1)
-		if err := os.MkdirAll(filepath.Join(dir, "images"), 0o755); err != nil {
+		if string(base[1]) != registry.Scratch {
+			mirror := ocitest.PushBaseImage(t, host, string(base[1]), "linux/"+hostArch, "linux/"+otherArch)
+			data = bytes.Replace(data, base[1], []byte(mirror), 1)
+		}
+		rel := "images/" + filepath.Base(f)
+		if err := os.WriteFile(filepath.Join(dir, rel), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, "images", c+".yaml"), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, "images/"+c+".yaml")
+		files = append(files, rel)
 	}
 	pipeline := "apiVersion: hyperfork.dev/v1alpha1\nkind: Pipeline\nupstream: {url: https://github.com/kubernetes/kubernetes.git}\n" +
-		"branches: [{name: master}]\nbuild:\n  testTargets: []\n  images: [" + strings.Join(files, ", ") + "]\n"
+		"branches: [{name: master}]\nbuild:\n  platforms: [linux/" + hostArch + ", linux/" + otherArch + "]\n" +
+		"  images: [" + strings.Join(files, ", ") + "]\n"
 	path := filepath.Join(dir, "branches.yaml")
 	if err := os.WriteFile(path, []byte(pipeline), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, err := config.LoadFor(path, config.StageBuild)
+	p, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p.Images
+	return p
+}
+
+// shippedServerImages returns the kube-* images of shippedPipeline.
+func shippedServerImages(t *testing.T, host string) []config.Image {
+	t.Helper()
+	var out []config.Image
+	for _, img := range shippedPipeline(t, host).Images {
+		if slices.Contains(registry.ServerImages(), img.Name) {
+			out = append(out, img)
+		}
+	}
+	if len(out) != len(registry.ServerImages()) {
+		t.Fatalf("images/ has %d of the %d server images", len(out), len(registry.ServerImages()))
+	}
+	return out
 }
 
 // packServer packs each image for both architectures, as the build stage
@@ -420,5 +445,48 @@ func TestPlatformImage(t *testing.T) {
 	_, err = registry.PlatformImage(idx, "linux/s390x")
 	if !errors.Is(err, registry.ErrNotFound) || !strings.Contains(err.Error(), "it has linux/amd64, linux/arm64") {
 		t.Errorf("s390x: %v", err)
+	}
+}
+
+// TestPackShippedImages packs every definition of images/ on stand-ins of
+// its base, each for the platforms config gives it: the conformance image
+// for test.platform alone, the others for build.platforms.
+func TestPackShippedImages(t *testing.T) {
+	host := ocitest.StartRegistry(t)
+	p := shippedPipeline(t, host)
+	dir := serverBinDir(t, helloBinary(t))
+	if len(p.Images) != 6 {
+		t.Errorf("images/ has %d definitions, want 6", len(p.Images))
+	}
+	for _, img := range p.Images {
+		s := spec(dir)
+		s.Image, s.Platforms, s.Insecure = img, p.ImagePlatforms(img), true
+		idx, err := registry.Pack(context.Background(), s)
+		if err != nil {
+			t.Fatalf("pack %s: %v", img.Name, err)
+		}
+		im, _ := idx.IndexManifest()
+		var got []string
+		for _, d := range im.Manifests {
+			got = append(got, d.Platform.String())
+		}
+		if !slices.Equal(got, s.Platforms) {
+			t.Errorf("%s: platforms %q, want %q", img.Name, got, s.Platforms)
+		}
+		files, err := registry.Files(idx, s.Platforms[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range img.Binaries {
+			if _, ok := files["usr/local/bin/"+b]; !ok {
+				t.Errorf("%s: no usr/local/bin/%s", img.Name, b)
+			}
+		}
+		if _, ok := files["go-runner"]; ok != strings.Contains(img.Base, "go-runner") {
+			t.Errorf("%s on %s: /go-runner present %v", img.Name, img.Base, ok)
+		}
+	}
+	if want := []string{"linux/amd64"}; !slices.Equal(p.ImagePlatforms(p.Images[0]), want) || p.Images[0].Name != "conformance" {
+		t.Errorf("%s packs for %q, want conformance for %q", p.Images[0].Name, p.ImagePlatforms(p.Images[0]), want)
 	}
 }
