@@ -44,7 +44,7 @@ type world struct {
 	lease    string // state.lease; default 2m
 }
 
-func (w *world) storeOr() string   { return or(w.store, "state") }
+func (w *world) storeOr() string { return or(w.store, "state") }
 func (w *world) workDirOr() string {
 	switch {
 	case w.workDir != "":
@@ -54,7 +54,7 @@ func (w *world) workDirOr() string {
 	}
 	return w.storeOr()
 }
-func (w *world) leaseOr() string   { return or(w.lease, "2m") }
+func (w *world) leaseOr() string { return or(w.lease, "2m") }
 
 func or(s, dflt string) string {
 	if s == "" {

@@ -3,8 +3,8 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"time"
 	"text/tabwriter"
+	"time"
 
 	"github.com/hyperfork/hyperfork/internal/config"
 	"github.com/hyperfork/hyperfork/internal/gitsync"
