@@ -67,7 +67,7 @@ func (b *builder) key(commit string) string {
 		imgs = append(imgs, image{i.Name, i.Base, i.Binaries, i.Entrypoint, i.Labels, i.Hyperkube})
 	}
 	return hashKey("build/v1", commit, c.Build.BuilderImage, c.Build.Platforms, c.Build.Targets, c.Build.LDFlags,
-		c.Build.Env, c.Build.GoProxy, imgs, c.Publish.Registry)
+		c.Build.Env, c.Build.GoProxy, imgs, c.Publish.Registry, c.Build.TestTargets, c.Build.TestCommands, c.Test.Platform)
 }
 
 // decide runs the build when the fork head with this config was not
@@ -105,7 +105,8 @@ func (b *builder) skip(f *flow, st store.BranchState, d decision) {
 		return
 	}
 	out.Status, out.Commit = report.BuildUpToDate, f.head.Commit
-	out.Image, out.Images, out.Version, out.Platforms = st.Build.Image, st.Build.Images, st.Build.Version, st.Build.Platforms
+	out.Image, out.Images, out.Version, out.Platforms = st.Build.Image, st.Build.Named, st.Build.Version, st.Build.Platforms
+	out.Artifacts = st.Build.Artifacts
 	if out.Platforms == nil {
 		out.Platforms = []string{}
 	}
@@ -173,20 +174,34 @@ func (b *builder) run(ctx context.Context, f *flow, d decision) {
 		r.printf("%s: build error at %s: %s\n", br.Name, short(head), out.Error)
 		return
 	}
+	// The server tarballs go to the artifact store beside the build log,
+	// under the candidate's commit.
+	artifacts := map[string]string{}
+	for name, local := range res.tarballs {
+		key := "candidates/" + safeName(br.Name) + "/" + head[:12] + "/" + registry.ServerTarballName(strings.TrimPrefix(name, "server-linux-"))
+		loc, err := r.keepLog(ctx, key, local)
+		os.Remove(local)
+		if err != nil {
+			fail(err)
+			return
+		}
+		artifacts[name] = loc
+	}
+	primary := res.primary()
 	out.Build.Status, out.Build.Version, out.Build.Platforms = report.BuildBuilt, res.version, res.platforms
-	out.Build.Image, out.Build.Images = res.images[0], res.images
-	f.cand = &Candidate{Commit: head, Version: res.version, Images: res.named, Primary: res.images[0], Platforms: res.platforms, Log: logPath}
+	out.Build.Image, out.Build.Images, out.Build.Artifacts = primary, res.named, artifacts
+	f.cand = &Candidate{Commit: head, Version: res.version, Images: res.named, Primary: primary, Platforms: res.platforms, Log: logPath, Artifacts: artifacts}
 	// The candidate is pushed: record it even if a signal came meanwhile.
 	err = r.record(ctx, br.Name, stageBuild, d.key, report.BuildBuilt, func(st *store.BranchState) {
 		st.Build = store.BuildState{Commit: head, Time: r.opts.Now().UTC(), Log: logPath, Status: report.BuildBuilt,
-			Version: res.version, Image: res.images[0], Images: res.images, Named: res.named, Platforms: res.platforms}
+			Version: res.version, Image: primary, Images: res.images, Named: res.named, Platforms: res.platforms, Artifacts: artifacts}
 	})
 	if err != nil {
 		fail(err)
 		f.cand = nil
 		return
 	}
-	r.printf("%s: built %s (%s) as candidate %s\n", br.Name, short(head), res.version, res.images[0])
+	r.printf("%s: built %s (%s) as candidate %s\n", br.Name, short(head), res.version, primary)
 }
 
 type buildResult struct {
@@ -194,6 +209,17 @@ type buildResult struct {
 	platforms []string
 	images    []string
 	named     map[string]string
+	// tarballs are the server tarballs in the work folder, by artifact name.
+	tarballs map[string]string
+}
+
+// primary is the image the report's build.image names: hyperkube, or the
+// first image when there is none.
+func (res *buildResult) primary() string {
+	if ref, ok := res.named["hyperkube"]; ok {
+		return ref
+	}
+	return res.images[0]
 }
 
 // buildCommit compiles commit and pushes its images as candidates. The
@@ -279,9 +305,10 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 		registry.AnnotationCreated:  when.UTC().Format(time.RFC3339),
 		registry.AnnotationBranch:   br.Name,
 	}
-	out := &buildResult{version: version, platforms: res.Platforms, named: map[string]string{}}
+	out := &buildResult{version: version, platforms: res.Platforms, named: map[string]string{}, tarballs: map[string]string{}}
+	indexes := map[string]registry.Index{}
 	for _, img := range cfg.Images {
-		idx, err := registry.Pack(ctx, registry.PackSpec{Image: img, Platforms: res.Platforms, BinDir: outDir,
+		idx, err := registry.Pack(ctx, registry.PackSpec{Image: img, Platforms: imagePlatforms(cfg, img, res.Platforms), BinDir: outDir,
 			Created: when, Annotations: ann, Insecure: cfg.Publish.Insecure, Auth: b.credentials(), Logger: r.log})
 		if err != nil {
 			return nil, logPath, fmt.Errorf("pack image %s for %s: %w", img.Name, br.Name, err)
@@ -295,8 +322,72 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 		fmt.Fprintf(logw, "candidate %s\n", ref)
 		out.images = append(out.images, ref)
 		out.named[img.Name] = ref
+		indexes[img.Name] = idx
+	}
+	if err := b.serverTarballs(br, commit, version, when, outDir, res.Platforms, indexes, out); err != nil {
+		return nil, logPath, err
+	}
+	if len(out.tarballs) > 0 {
+		step("wrote server tarballs", "archs", len(out.tarballs))
 	}
 	return out, logPath, nil
+}
+
+// imagePlatforms is where an image is packed: the conformance image holds
+// test binaries built for test.platform only.
+func imagePlatforms(cfg *config.Pipeline, img config.Image, built []string) []string {
+	want := cfg.ImagePlatforms(img)
+	var out []string
+	for _, p := range built {
+		for _, w := range want {
+			if build.PlatformDir(p) == build.PlatformDir(w) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// serverTarballs writes kubernetes-server-linux-<arch>.tar.gz, the layout
+// of Kubernetes' own release that `kind build node-image --type file`
+// reads, for every linux platform built, when the candidate has the four
+// server images. The tarballs are written in the work folder; run keeps
+// them in the artifact store beside the build log.
+func (b *builder) serverTarballs(br config.Branch, commit, version string, when time.Time, outDir string, platforms []string, indexes map[string]registry.Index, out *buildResult) error {
+	for _, c := range registry.ServerImages() {
+		if indexes[c] == nil {
+			return nil // not a Kubernetes candidate: no server images, no tarball
+		}
+	}
+	for _, p := range platforms {
+		goos, arch, _ := strings.Cut(p, "/")
+		if goos != "linux" {
+			continue
+		}
+		arch, _, _ = strings.Cut(arch, "/")
+		imgs := map[string]registry.Image{}
+		for _, c := range registry.ServerImages() {
+			img, err := registry.PlatformImage(indexes[c], p)
+			if err != nil {
+				return fmt.Errorf("server tarball for %s %s: %w", br.Name, p, err)
+			}
+			imgs[c] = img
+		}
+		path := filepath.Join(b.r.work, "tmp", safeName(br.Name)+"-"+commit[:12]+"-"+registry.ServerTarballName(arch))
+		f, err := createFile(path)
+		if err != nil {
+			return fmt.Errorf("server tarball for %s: %w", br.Name, err)
+		}
+		err = registry.WriteServerTarball(f, registry.ServerTarball{Version: version, Arch: arch, BinDir: outDir, Images: imgs, Created: when})
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("server tarball %s for %s: %w", registry.ServerTarballName(arch), br.Name, err)
+		}
+		out.tarballs["server-linux-"+arch] = path
+	}
+	return nil
 }
 
 // compileAll compiles every platform on the daemon that builds it:
@@ -464,3 +555,11 @@ func safeName(branch string) string { return store.EncodeName(branch) }
 
 // errNoImages stops a build that would have nothing to push.
 var errNoImages = errors.New("build.images is empty: nothing to pack; list at least one image such as images/hyperkube.yaml")
+
+// createFile creates path and its folder.
+func createFile(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	return os.Create(path)
+}

@@ -36,6 +36,8 @@ type Candidate struct {
 	Primary   string
 	Platforms []string
 	Log       string
+	// Artifacts maps each artifact (server-linux-amd64) to where it is kept.
+	Artifacts map[string]string
 }
 
 // Result is what test hands on to publish. The test stage does not exist
@@ -260,7 +262,7 @@ func candidateOf(st store.BranchState) *Candidate {
 	if b.Status != report.BuildBuilt || b.Image == "" {
 		return nil
 	}
-	c := &Candidate{Commit: b.Commit, Version: b.Version, Primary: b.Image, Images: b.Named, Platforms: b.Platforms, Log: b.Log}
+	c := &Candidate{Commit: b.Commit, Version: b.Version, Primary: b.Image, Images: b.Named, Platforms: b.Platforms, Log: b.Log, Artifacts: b.Artifacts}
 	if c.Images == nil {
 		c.Images = map[string]string{}
 	}

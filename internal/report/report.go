@@ -123,14 +123,18 @@ const (
 
 // Build is the build stage's outcome.
 type Build struct {
-	Status    string   `json:"status"`
-	Commit    string   `json:"commit"`
-	Version   string   `json:"version,omitempty"`
-	Image     string   `json:"image"`
-	Images    []string `json:"images,omitempty"`
-	Platforms []string `json:"platforms"`
-	Log       string   `json:"log,omitempty"`
-	Message   string   `json:"message,omitempty"`
+	Status  string `json:"status"`
+	Commit  string `json:"commit"`
+	Version string `json:"version,omitempty"`
+	Image   string `json:"image"`
+	// Images maps each image's name to its candidate ref@digest.
+	Images    map[string]string `json:"images,omitempty"`
+	Platforms []string          `json:"platforms"`
+	// Artifacts maps each artifact's name (server-linux-amd64) to where it
+	// is kept.
+	Artifacts map[string]string `json:"artifacts,omitempty"`
+	Log       string            `json:"log,omitempty"`
+	Message   string            `json:"message,omitempty"`
 }
 
 // Test is the test stage's outcome.

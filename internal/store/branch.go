@@ -51,6 +51,8 @@ type BuildState struct {
 	// Named maps each image's name to its candidate ref@digest.
 	Named     map[string]string `json:"named,omitempty"`
 	Platforms []string          `json:"platforms,omitempty"`
+	// Artifacts maps each artifact's name to where it is kept.
+	Artifacts map[string]string `json:"artifacts,omitempty"`
 	Log       string            `json:"log,omitempty"`
 	Time      time.Time         `json:"time"`
 	Error     string            `json:"error,omitempty"`
