@@ -22,6 +22,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -63,8 +64,9 @@ type PackSpec struct {
 	// BinDir is the BuildKit local exporter's folder: one sub-folder per
 	// platform named os_arch[_variant] holding the binaries.
 	BinDir string
-	// Created dates the config, its history and the layer's files; use the
-	// commit time. Zero means the Unix epoch, never the clock.
+	// Created dates the config and its history; use the commit time. Zero
+	// means the Unix epoch, never the clock. The layers' files have a
+	// fixed date (see Pack).
 	Created time.Time
 	// Annotations are set on the index and on every manifest (see the
 	// Annotation* keys). AnnotationCreated defaults to Created.
@@ -81,12 +83,19 @@ type PackSpec struct {
 }
 
 // Pack makes a multi-platform image from the binaries in spec.BinDir: for each
-// platform, the base image for that platform plus one layer holding the
-// image's binaries at /usr/local/bin/<name> (mode 0755). Nothing is pushed.
+// platform, the base image for that platform plus one layer per binary, in
+// name order, holding it at /usr/local/bin/<name> (mode 0755, dated
+// 2000-01-01 whatever the commit, so that an unchanged binary gives the same
+// layer in every build). Nothing is pushed.
+//
+// Each binary's compressed layer is kept in <platform folder>/.layers/, so
+// that another image holding the same binary, or the next build where it did
+// not change, reuses it instead of compressing it again; only a binary that
+// changed is compressed, and a push uploads only its layer.
 //
 // The layers are not held in memory: the returned index reads the binaries
-// from spec.BinDir whenever it is pushed, so keep that folder, unchanged,
-// until the push returns.
+// (or their kept layers) from spec.BinDir whenever it is pushed, so keep that
+// folder, unchanged, until the push returns.
 func Pack(ctx context.Context, spec PackSpec) (Index, error) {
 	img := spec.Image
 	if img.Name == "" {
@@ -133,14 +142,16 @@ func Pack(ctx context.Context, spec PackSpec) (Index, error) {
 		}
 		plats[i] = p
 	}
-	// Platforms pack in parallel: hashing and compressing the binaries is
-	// the cost, and it is per platform. The index keeps the given order.
+	// Platforms pack in parallel, and within each the binaries: hashing
+	// and compressing them is the cost, bounded by the CPUs. The index
+	// keeps the given order.
 	manifests := make([]v1.Image, len(plats))
 	errs := make([]error, len(plats))
+	cpus := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var g errgroup.Group
 	for i, p := range plats {
 		g.Go(func() error {
-			m, err := packPlatform(ctx, spec, *p, dirs[i], bins, created, ann)
+			m, err := packPlatform(ctx, spec, *p, dirs[i], bins, created, ann, cpus)
 			if err != nil {
 				errs[i] = err
 				return nil
@@ -230,32 +241,54 @@ func platformDir(binDir string, p v1.Platform, single bool, bins []string) (stri
 		cands[0], binDir, ErrNotFound)
 }
 
-// packPlatform makes the image of one platform.
+// packPlatform makes the image of one platform. Each binary's layer is made
+// while holding one of cpus.
 func packPlatform(ctx context.Context, spec PackSpec, p v1.Platform, dir string, bins []string,
-	created time.Time, ann map[string]string) (v1.Image, error) {
+	created time.Time, ann map[string]string, cpus chan struct{}) (v1.Image, error) {
 	img := spec.Image
 	base, baseAnn, err := pullBase(ctx, spec, p)
 	if err != nil {
 		return nil, err
 	}
-	layer, err := newBinLayer(dir, bins, created)
-	if err != nil {
-		return nil, fmt.Errorf("pack image %s for %s: %w; was it built? check build.targets and binaries: in %s",
-			img.Name, p.String(), err, img.File)
+	layers := make([]*binLayer, len(bins))
+	lerrs := make([]error, len(bins))
+	var g errgroup.Group
+	for i, b := range bins {
+		g.Go(func() error {
+			cpus <- struct{}{}
+			defer func() { <-cpus }()
+			if ctx.Err() == nil {
+				layers[i], lerrs[i] = newBinLayer(dir, b)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("pack image %s for %s: %w", img.Name, p.String(), err)
+	}
+	for _, err := range lerrs {
+		if err != nil {
+			return nil, fmt.Errorf("pack image %s for %s: %w; was it built? check build.targets and binaries: in %s",
+				img.Name, p.String(), err, img.File)
+		}
 	}
 	cfg, adds, err := baseParts(base)
 	if err != nil {
 		return nil, fmt.Errorf("pack image %s for %s: read base %s: %w", img.Name, p.String(), img.Base, err)
 	}
-	diffID, _ := layer.DiffID()
 	cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
 	cfg.Created = v1.Time{Time: created}
 	cfg.RootFS.Type = "layers"
-	cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, diffID)
-	cfg.History = append(cfg.History, v1.History{
-		Created:   v1.Time{Time: created},
-		CreatedBy: "hyperfork pack: COPY " + strings.Join(bins, " ") + " /" + binDir + "/",
-	})
+	for _, l := range layers {
+		diffID, _ := l.DiffID()
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, diffID)
+		cfg.History = append(cfg.History, v1.History{
+			Created:   v1.Time{Time: created},
+			CreatedBy: "hyperfork pack: COPY " + l.file.name + " /" + binDir + "/",
+		})
+		adds = append(adds, mutate.Addendum{Layer: l, MediaType: types.OCILayer})
+	}
 	if len(img.Entrypoint) > 0 {
 		// As in a Dockerfile, a new entrypoint drops the base's arguments.
 		cfg.Config.Entrypoint, cfg.Config.Cmd = slices.Clone(img.Entrypoint), nil
@@ -269,7 +302,6 @@ func packPlatform(ctx context.Context, spec PackSpec, p v1.Platform, dir string,
 	maps.Copy(labels, spec.Labels)
 	cfg.Config.Labels = labels
 
-	adds = append(adds, mutate.Addendum{Layer: layer, MediaType: types.OCILayer})
 	m, err := mutate.Append(ociScratch(), adds...)
 	if err != nil {
 		return nil, fmt.Errorf("pack image %s for %s: %w", img.Name, p.String(), err)

@@ -150,24 +150,146 @@ func TestPackScratch(t *testing.T) {
 			!slices.ContainsFunc(cf.Config.Env, func(e string) bool { return strings.HasPrefix(e, "PATH=") && strings.Contains(e, "/usr/local/bin") }) {
 			t.Errorf("config %d: entrypoint %v labels %v env %v", i, cf.Config.Entrypoint, cf.Config.Labels, cf.Config.Env)
 		}
-		if len(cf.History) != 1 || !cf.History[0].Created.Time.Equal(created) {
-			t.Errorf("config %d history = %+v, want one entry at Created", i, cf.History)
+		if len(cf.History) != 2 || !cf.History[0].Created.Time.Equal(created) || !strings.Contains(cf.History[1].CreatedBy, "COPY kubelet ") {
+			t.Errorf("config %d history = %+v, want one entry per binary at Created", i, cf.History)
 		}
 		layers, _ := img.Layers()
-		if len(layers) != 1 {
-			t.Fatalf("manifest %d has %d layers, want 1", i, len(layers))
+		if len(layers) != 2 {
+			t.Fatalf("manifest %d has %d layers, want one per binary", i, len(layers))
 		}
-		hs, data := layerFiles(t, layers[0])
-		for _, n := range []string{"kubelet", "kubectl"} {
+		for j, n := range []string{"kubectl", "kubelet"} { // in name order
+			hs, data := layerFiles(t, layers[j])
 			h := hs["usr/local/bin/"+n]
-			if h == nil {
-				t.Fatalf("layer %d lacks usr/local/bin/%s: %v", i, n, hs)
+			if h == nil || len(hs) != 4 {
+				t.Fatalf("layer %d of %d lacks usr/local/bin/%s or holds more: %v", j, i, n, hs)
 			}
-			if h.Mode != 0o755 || h.Uid != 0 || h.Gid != 0 || !h.ModTime.Equal(created) {
+			if h.Mode != 0o755 || h.Uid != 0 || h.Gid != 0 || !h.ModTime.Equal(layerTime) {
 				t.Errorf("%s: mode %o uid %d gid %d mtime %v", h.Name, h.Mode, h.Uid, h.Gid, h.ModTime)
 			}
 			if want := "\x7fELF " + platforms[i] + " " + n; data[h.Name] != want {
 				t.Errorf("%s holds %q, want %q", h.Name, data[h.Name], want)
+			}
+		}
+	}
+}
+
+// layerTime is the date of every file in the binaries' layers.
+var layerTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// layerDigests returns each platform's layer digests of an index.
+func layerDigests(t *testing.T, idx registry.Index) [][]v1.Hash {
+	t.Helper()
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]v1.Hash
+	for _, d := range im.Manifests {
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := img.Manifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ds []v1.Hash
+		for _, l := range m.Layers {
+			ds = append(ds, l.Digest)
+		}
+		out = append(out, ds)
+	}
+	return out
+}
+
+// TestPackLayerPerBinary checks that a binary that did not change keeps its
+// layer, whatever else changed: another commit time, another binary, another
+// image holding it; and that a changed binary changes its layer only.
+func TestPackLayerPerBinary(t *testing.T) {
+	dir := binDir(t, "kubelet", "kubectl")
+	first, err := registry.Pack(context.Background(), spec(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := layerDigests(t, first)
+
+	// The next commit: another time, kubelet of arm64 relinked.
+	s := spec(dir)
+	s.Created = created.Add(48 * time.Hour)
+	p := filepath.Join(dir, "linux_arm64", "kubelet")
+	if err := os.WriteFile(p+".new", []byte("\x7fELF relinked kubelet"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p+".new", p); err != nil {
+		t.Fatal(err)
+	}
+	next, err := registry.Pack(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := layerDigests(t, next)
+	if !slices.Equal(before[0], after[0]) {
+		t.Errorf("amd64 layers changed although no binary did: %v then %v", before[0], after[0])
+	}
+	if before[1][0] != after[1][0] || before[1][1] == after[1][1] {
+		t.Errorf("arm64 layers %v then %v: want kubectl's kept and kubelet's changed", before[1], after[1])
+	}
+
+	// Another image holding kubectl reuses its layer: the same digest, and
+	// no new compressed copy in the layer cache.
+	cache := filepath.Join(dir, "linux_amd64", ".layers")
+	files, _ := os.ReadDir(cache)
+	other := spec(dir)
+	other.Image.Name, other.Image.Binaries = "kubectl", []string{"kubectl"}
+	idx, err := registry.Pack(context.Background(), other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := layerDigests(t, idx); got[0][0] != before[0][0] {
+		t.Errorf("kubectl's layer in another image is %s, want %s", got[0][0], before[0][0])
+	}
+	if again, _ := os.ReadDir(cache); len(again) != len(files) {
+		t.Errorf("layer cache grew from %d to %d files for a binary it holds", len(files), len(again))
+	}
+	// The replaced kubelet's old layer is gone from the cache: one
+	// compressed layer per binary is kept.
+	gz, _ := filepath.Glob(filepath.Join(dir, "linux_arm64", ".layers", "*.tar.gz"))
+	if len(gz) != 2 {
+		t.Errorf("arm64 layer cache holds %d compressed layers, want 2: %v", len(gz), gz)
+	}
+}
+
+// TestPackPushesKeptLayers pushes an image whose layers come from the layer
+// cache and reads the binaries back from the registry.
+func TestPackPushesKeptLayers(t *testing.T) {
+	host := ocitest.StartRegistry(t)
+	dir := binDir(t, "kubelet", "kubectl")
+	if _, err := registry.Pack(context.Background(), spec(dir)); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := registry.Pack(context.Background(), spec(dir)) // from the cache
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(host+"/kept/hyperkube:1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := remote.Index(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range platforms {
+		files, err := registry.Files(got, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []string{"kubelet", "kubectl"} {
+			if want := "\x7fELF " + p + " " + n; string(files["usr/local/bin/"+n]) != want {
+				t.Errorf("%s %s from the registry: %q, want %q", p, n, files["usr/local/bin/"+n], want)
 			}
 		}
 	}
@@ -211,6 +333,9 @@ func TestPackHyperkubeAddsDispatcher(t *testing.T) {
 	im, _ := idx.IndexManifest()
 	img, _ := idx.Image(im.Manifests[0].Digest)
 	layers, _ := img.Layers()
+	if len(layers) != 3 {
+		t.Fatalf("%d layers, want hyperkube, kubectl, kubelet", len(layers))
+	}
 	if hs, _ := layerFiles(t, layers[0]); hs["usr/local/bin/hyperkube"] == nil {
 		t.Fatal("hyperkube: true did not add /usr/local/bin/hyperkube")
 	}
@@ -269,8 +394,8 @@ func TestPackOnBaseFromRegistry(t *testing.T) {
 		img, _ := idx.Image(desc.Digest)
 		layers, _ := img.Layers()
 		cf, _ := img.ConfigFile()
-		if len(layers) != 2 || len(cf.RootFS.DiffIDs) != 2 {
-			t.Fatalf("manifest %d: %d layers, %d diff IDs; want base + binaries", i, len(layers), len(cf.RootFS.DiffIDs))
+		if len(layers) != 3 || len(cf.RootFS.DiffIDs) != 3 {
+			t.Fatalf("manifest %d: %d layers, %d diff IDs; want the base's and one per binary", i, len(layers), len(cf.RootFS.DiffIDs))
 		}
 		if cf.Architecture != desc.Platform.Architecture {
 			t.Errorf("manifest %d: base of %s used for %s", i, cf.Architecture, desc.Platform.Architecture)
