@@ -71,7 +71,8 @@ type Run struct {
 //
 // Both methods return an error, beside a *Run with the log, when the run
 // yields nothing to read: a missing tool or input, or no JUnit at all. The
-// *Run is nil only when dir itself could not be prepared.
+// *Run is nil when nothing started, so there is no log: invalid options,
+// no specs to retry, a dir that could not be prepared.
 type Runner interface {
 	// Run runs the conformance tests.
 	Run(ctx context.Context, c Candidate, dir string) (*Run, error)
@@ -111,6 +112,8 @@ type runDir struct {
 	start time.Time
 	run   *Run
 	red   *exec.Redactor
+	// endSeen says ended has looked at how the run ended.
+	endSeen bool
 }
 
 // openRun creates dir and its artifacts folder and starts the log. A dir
@@ -144,15 +147,8 @@ func (d *runDir) note(format string, args ...any) {
 // run's end. A run without JUnit is an error that names the folder.
 func (d *runDir) finish(ctx, runCtx context.Context, match func(name string) bool, hint string) (*Run, error) {
 	r := d.run
+	d.ended(ctx, runCtx)
 	r.Duration = time.Since(d.start)
-	r.TimedOut = errors.Is(context.Cause(runCtx), ErrTimedOut) && ctx.Err() == nil
-	r.Interrupted = ctx.Err() != nil
-	switch {
-	case r.TimedOut:
-		d.note("%v: the process group was killed", context.Cause(runCtx))
-	case r.Interrupted:
-		d.note("interrupted (%v): the process group was killed", context.Cause(ctx))
-	}
 	junit, err := findJUnit(r.Artifacts, match)
 	r.JUnit = junit
 	if err == nil && len(junit) == 0 {
@@ -168,6 +164,24 @@ func (d *runDir) finish(ctx, runCtx context.Context, match func(name string) boo
 		err = fmt.Errorf("test log: %w", cerr)
 	}
 	return r, err
+}
+
+// ended records, once, whether a timeout or an interrupt ended the run,
+// and says so in the log where it happened.
+func (d *runDir) ended(ctx, runCtx context.Context) {
+	if d.endSeen {
+		return
+	}
+	d.endSeen = true
+	r := d.run
+	r.TimedOut = errors.Is(context.Cause(runCtx), ErrTimedOut) && ctx.Err() == nil
+	r.Interrupted = ctx.Err() != nil
+	switch {
+	case r.TimedOut:
+		d.note("%v: the process group was killed", context.Cause(runCtx))
+	case r.Interrupted:
+		d.note("interrupted (%v): the process group was killed", context.Cause(ctx))
+	}
 }
 
 // fail ends a run that could not start: the reason goes to the log too.
