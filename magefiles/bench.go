@@ -10,7 +10,7 @@ import (
 	"github.com/hyperfork/hyperfork/internal/bench"
 )
 
-// Bench measures sync against plain git and build against a host go build, and prints ratios (HYPERFORK_BENCH=sync|build picks one).
+// Bench measures sync against plain git and build against a host go build, and prints ratios (HYPERFORK_BENCH=sync|build; release: a no-op release, state in a folder and in S3).
 func Bench(ctx context.Context) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	which := os.Getenv("HYPERFORK_BENCH")
@@ -31,6 +31,16 @@ func Bench(ctx context.Context) error {
 		}
 		o.Logger = log
 		if _, err := bench.Build(ctx, os.Stdout, o); err != nil {
+			return err
+		}
+	}
+	if which == "release" {
+		o, err := bench.ReleaseOptionsFromEnv(os.Getenv)
+		if err != nil {
+			return err
+		}
+		o.Logger = log
+		if _, err := bench.Release(ctx, os.Stdout, o); err != nil {
 			return err
 		}
 	}
