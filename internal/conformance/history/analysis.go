@@ -283,10 +283,18 @@ func (h *History) Classify(i int) Classification {
 	if rec.InfraReason != "" {
 		c.InfraReasons = append(c.InfraReasons, rec.InfraReason)
 	}
+	// As junit's InfraFailures: kubetest2's Test step fails whenever a spec
+	// does, and is the infrastructure's only when no spec failed.
+	specFailed := false
+	for t, e := range rec.Entries {
+		if h.Tests[t].Kind == junit.Spec && e.Outcome.Failed() && !h.stoppedBySuite(e) {
+			specFailed = true
+		}
+	}
 	for t, e := range rec.Entries {
 		test := h.Tests[t]
 		if test.Kind != junit.Spec {
-			if e.Outcome.Failed() {
+			if rec.Infra && e.Outcome.Failed() && !(test.Kind == junit.RunnerStep && test.Name == "Test" && specFailed) {
 				c.InfraReasons = append(c.InfraReasons, test.Name+" "+e.Outcome.String())
 			}
 			continue
@@ -297,7 +305,7 @@ func (h *History) Classify(i int) Classification {
 		case !e.Outcome.Failed():
 		case rec.Infra:
 			c.InfraFailures = append(c.InfraFailures, Failure{Test: t, Class: Infra, Outcome: e.Outcome, Cluster: e.Cluster})
-			if e.Outcome == Interrupted || strings.Contains(h.Message(e.Cluster), "A suite timeout occurred") {
+			if h.stoppedBySuite(e) {
 				c.InfraReasons = append(c.InfraReasons, test.Name+" "+e.Outcome.String())
 			}
 		default:
@@ -315,6 +323,12 @@ func (h *History) Classify(i int) Classification {
 		}
 	}
 	return c
+}
+
+// stoppedBySuite reports a spec interrupted, or stopped by the suite's
+// timeout (ginkgo: "A suite timeout occurred"), rather than failed.
+func (h *History) stoppedBySuite(e Entry) bool {
+	return e.Outcome == Interrupted || (e.Outcome == TimedOut && strings.Contains(h.Message(e.Cluster), "A suite timeout occurred"))
 }
 
 // previous is test t's verdict in the newest run before i that counted.

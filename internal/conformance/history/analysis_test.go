@@ -144,3 +144,31 @@ func TestClassifyFirstAppearanceAndGaps(t *testing.T) {
 		t.Errorf("streaks = %+v", s)
 	}
 }
+
+// Where an infra run failed: kubetest2's failed Test step beside failing
+// specs is no infrastructure failure; the suite's timeout and a failed Up
+// are, and the runner's own reason comes first.
+func TestClassifyInfraReasons(t *testing.T) {
+	s := folder(t)
+	up := run("c", 3, fixture(t, "junit_runner-up-failed.xml"))
+	up.Infra, up.InfraReason = true, "test.timeout of 3h0m0s passed: the process group was killed"
+	mustAppend(t, s, "master",
+		run("a", 1, fixture(t, "failures.xml", "junit_runner-test-failed.xml")),
+		run("b", 2, fixture(t, "timeout.xml")),
+		up)
+	h := mustLoad(t, s, "master", 0)
+
+	c := h.Classify(0)
+	if c.Infra || len(c.InfraReasons) != 0 || len(c.New) != 2 || !c.Failed() {
+		t.Errorf("specs failed: infra %t %q, new %q", c.Infra, c.InfraReasons, h.Names(c.New))
+	}
+	c = h.Classify(1)
+	job := "[It] [sig-apps] Job should run a job to completion when tasks sometimes fail and are locally restarted [Conformance]"
+	if !c.Infra || c.Failed() || !slices.Equal(c.InfraReasons, []string{job + " timedout"}) || len(c.InfraFailures) != 2 {
+		t.Errorf("suite timeout: infra %t, reasons %q, failures %q", c.Infra, c.InfraReasons, h.Names(c.InfraFailures))
+	}
+	c = h.Classify(2)
+	if !c.Infra || !slices.Equal(c.InfraReasons, []string{up.InfraReason, "Up failed"}) {
+		t.Errorf("Up failed: infra %t, reasons %q", c.Infra, c.InfraReasons)
+	}
+}
