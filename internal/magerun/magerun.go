@@ -5,9 +5,10 @@
 //   - Concurrent runs in one checkout. Mage writes mage_output_file.go into
 //     magefiles/ and removes it after compiling, so two runs started in the
 //     same second break each other's compile. The compile here holds an
-//     exclusive lock on the checkout and writes the binary to a folder of its
-//     own; the targets then run without the lock, so per-branch locks decide
-//     who may work.
+//     exclusive lock on the checkout and writes the binary to a stable path
+//     of the checkout's own in the user's cache (go relinks it only when the
+//     magefiles or what they import changed); the targets then run without
+//     the lock, so per-branch locks decide who may work.
 //   - Signals. `go tool` forwards every signal to mage, but mage dies of
 //     SIGTERM and swallows SIGINT, leaving the compiled targets running (and
 //     pushing) in the background. Here the targets run in their own process
@@ -19,6 +20,8 @@
 package magerun
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -73,16 +76,15 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return mage.ParseAndRun(stdout, stderr, stdin, rewriteHelp(args, inv))
 	}
 
-	tmp, err := os.MkdirTemp("", "hyperfork-mage-")
+	exe, err := binaryPath(inv.Dir)
 	if err != nil {
 		unlock()
 		fmt.Fprintln(stderr, "Error:", err)
 		return 1
 	}
-	defer os.RemoveAll(tmp)
 	targets := inv.Args
 	compile := inv
-	compile.CompileOut = filepath.Join(tmp, "mage")
+	compile.CompileOut = exe
 	compile.Args = nil
 	code := mage.Invoke(compile)
 	unlock()
@@ -187,6 +189,32 @@ func exitCode(err error) int {
 		return ee.ExitCode()
 	}
 	return 1
+}
+
+// binaryPath is where the checkout's compiled targets live between runs: a
+// stable path, so that go finds the binary up to date and does not relink
+// it (a relink costs seconds on every run). It is only written under the
+// checkout's lock, and go replaces it by a new file (remove, then create),
+// so a run still executing the old binary is not disturbed.
+func binaryPath(dir string) (string, error) {
+	if dir == "" {
+		dir = "."
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	sum := sha256.Sum256([]byte(abs))
+	folder := filepath.Join(cache, "hyperfork", "mage", hex.EncodeToString(sum[:8]))
+	if err := os.MkdirAll(folder, 0o755); err != nil {
+		return "", fmt.Errorf("folder for the compiled magefiles: %w", err)
+	}
+	// Named mage, which mage's generated help prints as the program name.
+	return filepath.Join(folder, "mage"), nil
 }
 
 // lockCheckout takes an exclusive lock on the magefiles' checkout for the
