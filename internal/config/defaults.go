@@ -110,6 +110,9 @@ func (p *Pipeline) applyDefaults(d *doc) {
 	if !d.has("state.lease") {
 		p.State.Lease = DefaultLease
 	}
+	if !d.has("test.retries") {
+		p.Test.Retries = 1
+	}
 	if !d.has("test.parallel") {
 		p.Test.Parallel = 1
 	}

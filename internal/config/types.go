@@ -117,6 +117,13 @@ type Test struct {
 	Timeout time.Duration `yaml:"timeout"` // the limit for the whole test run; default 3h
 	// Parallel is how many branches are tested at the same time; default 1.
 	Parallel int `yaml:"parallel"`
+	// Retries is how many times failed specs are rerun, focused on exactly
+	// those specs; a spec that passes on a retry is a flake. Default 1.
+	Retries int `yaml:"retries"`
+	// MinTests is the fewest executed tests that can pass: fewer is a
+	// failure, never a silent pass. 0: the conformance count of the
+	// candidate's minor version (kubetest2), 1 (exec).
+	MinTests int `yaml:"minTests"`
 	// Platform is where the tests run, os/arch[/variant]: the test
 	// binaries (Build.TestTargets, Build.TestCommands) are compiled for it,
 	// and an image that holds one is packed for it alone. Any platform Go

@@ -107,6 +107,12 @@ func (p *Pipeline) validateBase(d *doc, check func(path, msg string)) {
 	if p.State.Lease < time.Second {
 		d.at("state.lease", "state.lease is %s: write 1s or more, e.g. 2m (how long a lock outlives a run that died)", p.State.Lease)
 	}
+	if p.Test.Retries < 0 || p.Test.Retries > 5 {
+		d.at("test.retries", "test.retries is %d: write 0 to 5 (how many times failed specs are rerun)", p.Test.Retries)
+	}
+	if p.Test.MinTests < 0 {
+		d.at("test.minTests", "test.minTests is %d: write 0 (the conformance count for the version) or more", p.Test.MinTests)
+	}
 	if p.Test.Parallel < 1 {
 		d.at("test.parallel", "test.parallel is %d: write 1 or more (how many branches are tested at the same time)", p.Test.Parallel)
 	}

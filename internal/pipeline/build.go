@@ -290,6 +290,11 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 		return nil, logPath, fmt.Errorf("compile %s at %s: %w", br.Name, short(commit), err)
 	}
 	step("compiled", "platforms", res.Platforms)
+	// Which commit the output folder holds: the test stage runs exactly
+	// these binaries, so it must know they are the candidate's.
+	if err := os.WriteFile(outDir+".commit", []byte(commit+"\n"), 0o644); err != nil {
+		return nil, logPath, fmt.Errorf("mark build output of %s: %w", br.Name, err)
+	}
 	repo, err := b.repository()
 	if err != nil {
 		return nil, logPath, err

@@ -98,10 +98,9 @@ func (r *Runner) runPrune(ctx context.Context, rep *report.Report) {
 	for _, sub := range []string{"src", "out"} {
 		entries, _ := os.ReadDir(filepath.Join(r.work, sub))
 		for _, e := range entries {
-			name := e.Name()
-			if strings.HasPrefix(name, ".") {
-				name = strings.TrimSuffix(strings.TrimPrefix(name, "."), ".commit")
-			}
+			// A branch's folder, and the marker of which commit it holds
+			// (".name.commit" for sources, "name.commit" for outputs).
+			name := strings.TrimSuffix(strings.TrimPrefix(e.Name(), "."), ".commit")
 			if configured[name] {
 				continue
 			}

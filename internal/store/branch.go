@@ -9,6 +9,8 @@ import (
 type BranchState struct {
 	Sync  SyncState  `json:"sync"`
 	Build BuildState `json:"build"`
+	// Test is the last test run's summary.
+	Test TestState `json:"test"`
 	// Stages records, per stage after sync, the key of the inputs it last
 	// processed: the one answer to "run or skip?" for release, plan and the
 	// single-stage targets.
@@ -78,4 +80,19 @@ func SaveBranch(ctx context.Context, s Store, branch string, st BranchState) err
 // that runner wrote, so neither loses the other's fields.
 func UpdateBranch(ctx context.Context, s VersionedStore, branch string, fn func(st *BranchState) error) error {
 	return UpdateJSON(ctx, s, branchKey(branch), func(st *BranchState, _ bool) error { return fn(st) })
+}
+
+// TestState is the last test run of a branch's candidate.
+type TestState struct {
+	Status    string    `json:"status,omitempty"`
+	Candidate string    `json:"candidate,omitempty"`
+	Commit    string    `json:"commit,omitempty"`
+	Passed    int       `json:"passed,omitempty"`
+	Failed    int       `json:"failed,omitempty"`
+	Skipped   int       `json:"skipped,omitempty"`
+	Log       string    `json:"log,omitempty"`
+	New       []string  `json:"new,omitempty"`
+	Flaky     []string  `json:"flaky,omitempty"`
+	Infra     []string  `json:"infra,omitempty"`
+	Time      time.Time `json:"time,omitempty"`
 }

@@ -1,0 +1,395 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/hyperfork/hyperfork/internal/build"
+	"github.com/hyperfork/hyperfork/internal/config"
+	"github.com/hyperfork/hyperfork/internal/conformance"
+	"github.com/hyperfork/hyperfork/internal/conformance/history"
+	"github.com/hyperfork/hyperfork/internal/conformance/junit"
+	"github.com/hyperfork/hyperfork/internal/report"
+	"github.com/hyperfork/hyperfork/internal/store"
+)
+
+// testKey is the test stage's input: the candidate's digests and the test
+// config.
+func (r *Runner) testKey(c *Candidate) string {
+	t := r.cfg.Test
+	return hashKey("test/v1", c.Primary, c.Images, t.Runner, t.Command, t.Timeout.String(), t.Retries, t.MinTests, t.Platform)
+}
+
+// decideTest runs the tests of a candidate not tested with this config.
+func (r *Runner) decideTest(_ context.Context, f *flow, st store.BranchState) decision {
+	if f.cand == nil {
+		return decision{why: "no candidate to test (the build stage made none)"}
+	}
+	key := r.testKey(f.cand)
+	rec, seen := st.Stages[stageTest]
+	switch {
+	case r.opts.Force:
+		return decision{run: true, key: key, why: "HYPERFORK_FORCE=1"}
+	case seen && rec.Key == key:
+		return decision{key: key, why: fmt.Sprintf("candidate %s was tested with this test config (%s)", short(f.cand.Commit), rec.Status)}
+	}
+	return decision{run: true, key: key, why: fmt.Sprintf("candidate %s was not tested yet", short(f.cand.Commit))}
+}
+
+// skipTest reports a test stage that does not run; a tested candidate
+// hands its result on.
+func (r *Runner) skipTest(f *flow, st store.BranchState, d decision) {
+	t := &report.Test{Status: report.TestSkipped, New: []string{}, Flaky: []string{}, Infra: []string{}, Reason: d.why}
+	if rec, ok := st.Stages[stageTest]; ok && d.key != "" && rec.Key == d.key {
+		t = testReportOf(st.Test)
+		t.Reason = d.why
+		f.result = &Result{Status: rec.Status, Candidate: f.cand.Primary}
+	}
+	f.rb.Test = t
+}
+
+// testReportOf turns the recorded summary back into the report's fields.
+func testReportOf(s store.TestState) *report.Test {
+	return &report.Test{Status: s.Status, Passed: s.Passed, Failed: s.Failed, Skipped: s.Skipped, Log: s.Log,
+		New: orEmpty(s.New), Flaky: orEmpty(s.Flaky), Infra: orEmpty(s.Infra)}
+}
+
+func orEmpty(xs []string) []string {
+	if xs == nil {
+		return []string{}
+	}
+	return xs
+}
+
+// runTest runs the configured runner on exactly the candidate, retries the
+// failed specs, reads the results against the branch's history, keeps the
+// logs and records the outcome.
+func (r *Runner) runTest(ctx context.Context, f *flow, d decision) {
+	t := &report.Test{Status: report.TestError, New: []string{}, Flaky: []string{}, Infra: []string{}}
+	f.rb.Test = t
+	fail := func(code int, err error) {
+		t.Reason = r.redactor.String(err.Error())
+		f.rb.Error = joinErr(f.rb.Error, "test: "+t.Reason)
+		f.rb.ExitCode = report.Combine(f.rb.ExitCode, code)
+		r.printf("%s: test %s: %s\n", f.branch.Name, t.Status, t.Reason)
+	}
+	c, err := r.testCandidate(ctx, f)
+	if err != nil {
+		fail(report.ExitFailed, err)
+		return
+	}
+	runner, err := r.testRunner()
+	if err != nil {
+		fail(report.ExitFailed, err)
+		return
+	}
+	base := filepath.Join(r.work, "test", safeName(f.branch.Name), f.cand.Commit[:12]+"-"+r.runID)
+	out := r.runPasses(ctx, runner, c, base)
+	if stopped := interruption(ctx); stopped != nil {
+		// Stopped midway: no verdict, nothing recorded; the log is kept.
+		t.Log = r.keepTestLogs(ctx, f, base, "interrupted")
+		fail(report.ExitFailed, fmt.Errorf("%v", stopped))
+		return
+	}
+	v := r.verdict(f.cand, out)
+	t.Status, t.Passed, t.Failed, t.Skipped = v.status, v.counts.Passed, v.counts.Failed+v.counts.Errors, v.counts.Skipped
+	t.Infra = orEmpty(v.infra)
+	for _, fl := range v.merged.Flakes() {
+		t.Flaky = append(t.Flaky, fl.Name)
+	}
+	if v.merged != nil {
+		r.readHistory(ctx, f, v, t)
+	}
+	t.Log = r.keepTestLogs(ctx, f, base, v.status)
+	if err := r.pruneTestLogs(ctx, f); err != nil {
+		r.log.Warn("prune test logs", "branch", f.branch.Name, "err", err)
+	}
+	if v.status != report.TestError || v.record {
+		serr := r.record(ctx, f.branch.Name, stageTest, d.key, v.status, func(st *store.BranchState) {
+			st.Test = store.TestState{Status: t.Status, Candidate: f.cand.Primary, Commit: f.cand.Commit, Passed: t.Passed,
+				Failed: t.Failed, Skipped: t.Skipped, Log: t.Log, New: t.New, Flaky: t.Flaky, Infra: t.Infra, Time: r.opts.Now().UTC()}
+		})
+		if serr != nil {
+			fail(report.ExitFailed, serr)
+			return
+		}
+	}
+	switch v.status {
+	case report.TestPassed:
+		f.result = &Result{Status: report.TestPassed, Candidate: f.cand.Primary}
+		r.printf("%s: test passed: %d passed, %d skipped, %d flaky (%s)\n", f.branch.Name, t.Passed, t.Skipped, len(t.Flaky), t.Log)
+	case report.TestFailed:
+		fail(report.ExitTests, v.err)
+	default:
+		fail(report.ExitFailed, v.err)
+	}
+}
+
+// passes is what the runner left: the first run, then each retry.
+type passes struct {
+	runs   []*conformance.Run
+	errs   []error
+	parsed []*junit.Result
+	perr   error
+}
+
+// runPasses runs the tests, then reruns exactly the failed specs up to
+// test.retries times.
+func (r *Runner) runPasses(ctx context.Context, runner conformance.Runner, c conformance.Candidate, base string) passes {
+	var p passes
+	add := func(run *conformance.Run, err error) *junit.Result {
+		p.runs, p.errs = append(p.runs, run), append(p.errs, err)
+		if run == nil || len(run.JUnit) == 0 {
+			return nil
+		}
+		res, perr := junit.ParseFiles(run.JUnit...)
+		if perr != nil {
+			p.perr = errors.Join(p.perr, perr)
+		}
+		if res != nil {
+			p.parsed = append(p.parsed, res)
+		}
+		return res
+	}
+	res := add(runner.Run(ctx, c, filepath.Join(base, "run")))
+	for i := 0; i < r.cfg.Test.Retries && res != nil && ctx.Err() == nil; i++ {
+		var names []string
+		for _, fc := range res.Failures() {
+			names = append(names, fc.Name)
+		}
+		if len(names) == 0 {
+			break
+		}
+		res = add(runner.Retry(ctx, c, filepath.Join(base, fmt.Sprintf("retry-%d", i+1)), names))
+	}
+	return p
+}
+
+// verdict is the test stage's judgement of its passes.
+type verdict struct {
+	status string
+	err    error
+	merged *junit.Result
+	counts junit.Counts
+	infra  []string
+	// record says an error is still the candidate's verdict (recorded so
+	// it is not retested in a loop), as opposed to a fault to retry.
+	record bool
+}
+
+// verdict reads the passes: an infrastructure failure (timeout, a runner
+// that died, suite nodes or kubetest2's Up/Down) is an error, exit 1, never
+// counted against a test; failures left after the retries, or fewer tests
+// than test.minTests, are a failure, exit 4.
+func (r *Runner) verdict(c *Candidate, p passes) verdict {
+	var v verdict
+	if len(p.parsed) > 0 {
+		v.merged = junit.Merge(p.parsed...)
+		v.counts = v.merged.Counts()
+		for _, ic := range v.merged.InfraFailures() {
+			v.infra = append(v.infra, ic.Name)
+		}
+	}
+	first := p.runs[0]
+	switch {
+	case p.errs[0] != nil:
+		v.status, v.err = report.TestError, p.errs[0]
+	case p.perr != nil:
+		v.status, v.err = report.TestError, fmt.Errorf("JUnit does not parse: %w", p.perr)
+	case first.TimedOut:
+		v.status, v.err = report.TestError, fmt.Errorf("the run timed out after test.timeout %s: an infrastructure failure, retry later", r.cfg.Test.Timeout)
+	case len(v.infra) > 0:
+		v.status, v.err = report.TestError, fmt.Errorf("infrastructure failure in %s: not the candidate's fault, retry later", strings.Join(v.infra, ", "))
+	case v.merged == nil:
+		v.status, v.err = report.TestError, errors.New("the runner wrote no JUnit")
+	}
+	if v.status != "" {
+		return v
+	}
+	min := r.cfg.Test.MinTests
+	if min == 0 {
+		min = conformance.MinTestsExec
+		if r.cfg.Test.Runner == config.RunnerKubetest2 {
+			n, err := conformance.ConformanceTests(c.Version)
+			if err != nil {
+				return verdict{status: report.TestError, err: err, merged: v.merged, counts: v.counts}
+			}
+			min = n
+		}
+	}
+	if err := conformance.CheckMinTests(v.counts.Executed(), min); err != nil {
+		v.status, v.err, v.record = report.TestFailed, err, true
+		return v
+	}
+	if fails := v.merged.Failures(); len(fails) > 0 {
+		var names []string
+		for _, fc := range fails {
+			names = append(names, fc.Name)
+		}
+		v.status, v.err = report.TestFailed, fmt.Errorf("%d test(s) failed: %s", len(fails), strings.Join(names, "; "))
+		return v
+	}
+	v.status = report.TestPassed
+	return v
+}
+
+// readHistory appends the run to the branch's test history and reads its
+// failures against it: new (passed in the last run), persistent, flaky.
+func (r *Runner) readHistory(ctx context.Context, f *flow, v verdict, t *report.Test) {
+	run := history.Run{ID: r.runID, Time: r.opts.Now().UTC(), Commit: f.cand.Commit, Candidate: f.cand.Primary,
+		Result: v.merged, Infra: v.status == report.TestError}
+	if v.err != nil && run.Infra {
+		run.InfraReason = v.err.Error()
+	}
+	if err := history.Append(context.WithoutCancel(ctx), r.state, f.branch.Name, run); err != nil {
+		r.log.Warn("record test history", "branch", f.branch.Name, "err", err)
+		return
+	}
+	h, err := history.Load(ctx, r.state, f.branch.Name, 100)
+	if err != nil || len(h.Runs) == 0 {
+		return
+	}
+	cls := h.Classify(len(h.Runs) - 1)
+	t.New = orEmpty(h.Names(cls.New))
+	if fl := h.Names(cls.Flaky); len(fl) > 0 {
+		t.Flaky = fl
+	}
+}
+
+// testCandidate is the runner's view of the candidate: its images, and its
+// binaries and server tarball for the test platform from this work folder.
+func (r *Runner) testCandidate(ctx context.Context, f *flow) (conformance.Candidate, error) {
+	c := conformance.Candidate{Branch: f.branch.Name, Commit: f.cand.Commit, Version: f.cand.Version,
+		Image: f.cand.Primary, Images: f.cand.Images}
+	platform := r.cfg.Test.Platform
+	if platform == "" {
+		platform = runtime.GOOS + "/" + runtime.GOARCH
+	}
+	out := filepath.Join(r.work, "out", safeName(f.branch.Name))
+	c.BinDir = filepath.Join(out, build.PlatformDir(platform))
+	if _, err := os.Stat(c.BinDir); err != nil {
+		c.BinDir = out // a single-platform build writes its binaries flat
+	}
+	if !r.outputOf(f.branch.Name, f.cand.Commit) {
+		return c, fmt.Errorf("the binaries of candidate %s are not in this work folder (%s): another machine built it; run the build here with HYPERFORK_FORCE=1", short(f.cand.Commit), c.BinDir)
+	}
+	_, arch, _ := strings.Cut(platform, "/")
+	arch, _, _ = strings.Cut(arch, "/")
+	if loc := f.cand.Artifacts["server-linux-"+arch]; loc != "" {
+		local, err := r.fetchArtifact(ctx, loc, "candidates/"+safeName(f.branch.Name)+"/"+f.cand.Commit[:12]+"/"+filepath.Base(loc))
+		if err != nil {
+			return c, err
+		}
+		c.ServerTarball = local
+	}
+	return c, nil
+}
+
+// fetchArtifact returns a local path for the artifact at loc: loc itself
+// for a folder store, else a copy of key in the work folder.
+func (r *Runner) fetchArtifact(ctx context.Context, loc, key string) (string, error) {
+	if _, err := os.Stat(loc); err == nil {
+		return loc, nil
+	}
+	rc, err := r.logs.Open(ctx, key)
+	if err != nil {
+		return "", fmt.Errorf("fetch %s from logs.store: %w", key, err)
+	}
+	defer rc.Close()
+	local := filepath.Join(r.work, "tmp", filepath.Base(key))
+	f, err := createFile(local)
+	if err != nil {
+		return "", err
+	}
+	_, err = io.Copy(f, rc)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("fetch %s from logs.store: %w", key, err)
+	}
+	return local, nil
+}
+
+// outputOf reports whether the work folder's build output is commit's.
+func (r *Runner) outputOf(branch, commit string) bool {
+	b, err := os.ReadFile(filepath.Join(r.work, "out", safeName(branch)+".commit"))
+	return err == nil && strings.TrimSpace(string(b)) == commit
+}
+
+// testRunner makes the configured runner.
+func (r *Runner) testRunner() (conformance.Runner, error) {
+	t := r.cfg.Test
+	switch t.Runner {
+	case config.RunnerExec:
+		return &conformance.Exec{Command: t.Command, Dir: r.cfg.Dir, Timeout: t.Timeout, Redactor: r.redactor, Logger: r.log}, nil
+	case config.RunnerKubetest2:
+		return &conformance.Kubetest2{Options: conformance.DefaultOptions(), Timeout: t.Timeout, Redactor: r.redactor, Logger: r.log}, nil
+	}
+	return nil, fmt.Errorf("test.runner %q is unknown", t.Runner)
+}
+
+// keepTestLogs streams the run's folder (the log, JUnit, artifacts) into the
+// artifact store under <branch>/<time>-<commit12>-<result>/ and returns the
+// location of its test log.
+func (r *Runner) keepTestLogs(ctx context.Context, f *flow, base, result string) string {
+	prefix := "test/" + safeName(f.branch.Name) + "/" + r.opts.Now().UTC().Format("20060102T150405Z") + "-" + f.cand.Commit[:12] + "-" + result + "/"
+	logLoc := ""
+	_ = filepath.WalkDir(base, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(base, p)
+		loc, kerr := r.keepLog(ctx, prefix+filepath.ToSlash(rel), p)
+		if kerr != nil {
+			r.log.Warn("keep test log", "file", p, "err", kerr)
+			return nil
+		}
+		if rel == filepath.Join("run", "test.log") {
+			logLoc = loc
+		}
+		return nil
+	})
+	return logLoc
+}
+
+// pruneTestLogs keeps the logs.keep newest test runs per branch, by the
+// time the store recorded, never the current candidate's.
+func (r *Runner) pruneTestLogs(ctx context.Context, f *flow) error {
+	prefix := "test/" + safeName(f.branch.Name) + "/"
+	objs, err := r.logs.List(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	runs := map[string][]store.Object{}
+	newest := map[string]int64{}
+	for _, o := range objs {
+		run, _, _ := strings.Cut(strings.TrimPrefix(o.Key, prefix), "/")
+		runs[run] = append(runs[run], o)
+		newest[run] = max(newest[run], o.Time.UnixNano())
+	}
+	var order []string
+	for run := range runs {
+		order = append(order, run)
+	}
+	sort.Slice(order, func(i, j int) bool { return newest[order[i]] > newest[order[j]] })
+	for _, run := range order[min(max(r.cfg.Logs.Keep, 1), len(order)):] {
+		if strings.Contains(run, "-"+f.cand.Commit[:12]+"-") {
+			continue // the current candidate's log is never pruned
+		}
+		for _, o := range runs[run] {
+			if err := r.logs.Delete(ctx, o.Key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+package pipeline_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hyperfork/hyperfork/internal/report"
+)
+
+// e2eScript is the exec runner's command in these tests: it runs the
+// candidate's own binary from HYPERFORK_BINDIR and writes ginkgo-shaped
+// JUnit. The file MODE beside it says how "beta" ends: pass, fail, or
+// flake (fails unless rerun with HYPERFORK_FOCUS).
+const e2eScript = `#!/bin/sh
+set -eu
+mode=$(cat "$(dirname "$0")/MODE")
+out=$("$HYPERFORK_BINDIR/alpha")
+alpha=passed; body=""
+case "$out" in *"$HYPERFORK_VERSION"*) ;; *) alpha=failed; body="<failure message=\"\" type=\"failed\">alpha printed $out</failure>";; esac
+beta=passed; bbody=""
+if [ "$mode" = fail ] || { [ "$mode" = flake ] && [ -z "${HYPERFORK_FOCUS:-}" ]; }; then
+  beta=failed; bbody="<failure message=\"\" type=\"failed\">beta broke at 10.0.0.7:443 in namespace e2e-tests-beta-x7k2p</failure>"
+fi
+echo "testing $HYPERFORK_IMAGE on $HYPERFORK_BRANCH at $HYPERFORK_COMMIT"
+cat > "$HYPERFORK_ARTIFACTS/junit_01.xml" <<XML
+<?xml version="1.0" encoding="UTF-8"?>
+<testsuites><testsuite name="Kubernetes e2e suite" tests="2">
+<testcase name="[SynchronizedBeforeSuite]" classname="Kubernetes e2e suite" status="passed" time="0.01"></testcase>
+<testcase name="[It] alpha prints the candidate's version" classname="Kubernetes e2e suite" status="$alpha" time="6.7821e-05">$body</testcase>
+<testcase name="[It] beta works" classname="Kubernetes e2e suite" status="$beta" time="0.2">$bbody</testcase>
+</testsuite></testsuites>
+XML
+`
+
+// TestReleaseTestsTheCandidate takes upstream changes through sync, build
+// and the exec runner's tests on exactly the built candidate: a pass, a new
+// failure (exit 4, with the log kept), and a flake that passes on the retry.
+func TestReleaseTestsTheCandidate(t *testing.T) {
+	addr := needBuildKit(t)
+	w, _ := buildWorld(t, addr)
+	w.yaml += "test:\n  runner: exec\n  command: [./e2e.sh]\n  timeout: 2m\n"
+	os.WriteFile(filepath.Join(w.dir, "e2e.sh"), []byte(e2eScript), 0o755)
+	mode := func(m string) { os.WriteFile(filepath.Join(w.dir, "MODE"), []byte(m), 0o644) }
+
+	mode("pass")
+	code, rep, out := w.run("release", "HYPERFORK_BRANCHES=master")
+	m := w.branch(rep, "master")
+	if code != 0 || m.Test == nil || m.Test.Status != report.TestPassed || m.Test.Passed != 2 || m.Test.Failed != 0 {
+		t.Fatalf("release with passing tests: exit %d, test %+v\n%s", code, m.Test, out)
+	}
+	if b, err := os.ReadFile(m.Test.Log); err != nil || !strings.Contains(string(b), "testing "+m.Build.Image) {
+		t.Fatalf("the test log %q does not show the candidate under test (%v)", m.Test.Log, err)
+	}
+
+	// Nothing new: every stage is skipped, the result handed on.
+	code, rep, out = w.run("release", "HYPERFORK_BRANCHES=master")
+	if m := w.branch(rep, "master"); code != 0 || m.Test.Status != report.TestPassed || !strings.Contains(m.Test.Reason, "was tested") {
+		t.Fatalf("no-op release: exit %d, test %+v\n%s", code, m.Test, out)
+	}
+
+	mode("fail")
+	w.upstreamCommit("master", "upstream: beta change", map[string]string{"cmd/beta/more.go": "package main\n\nconst more = 1\n"})
+	code, rep, out = w.run("release", "HYPERFORK_BRANCHES=master")
+	m = w.branch(rep, "master")
+	if code != report.ExitTests || m.Test.Status != report.TestFailed || m.Test.Failed != 1 {
+		t.Fatalf("release with a failing test: exit %d, test %+v\n%s", code, m.Test, out)
+	}
+	if !slices.Contains(m.Test.New, "[It] beta works") {
+		t.Errorf("the failure is not new: %+v", m.Test)
+	}
+	if _, err := os.Stat(m.Test.Log); err != nil {
+		t.Errorf("no log for the failed run: %v", err)
+	}
+
+	mode("flake")
+	code, rep, out = w.run("release", "HYPERFORK_BRANCHES=master", "HYPERFORK_FORCE=1")
+	m = w.branch(rep, "master")
+	if code != 0 || m.Test.Status != report.TestPassed || !slices.Contains(m.Test.Flaky, "[It] beta works") {
+		t.Fatalf("release with a flake: exit %d, test %+v\n%s", code, m.Test, out)
+	}
+}
