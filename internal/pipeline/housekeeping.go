@@ -58,6 +58,30 @@ func (r *Runner) runReport(ctx context.Context) (*report.Report, error) {
 			}
 			parts = append(parts, s)
 		}
+		if b.Test != nil {
+			s := "test " + b.Test.Status
+			if b.Test.Status != report.TestSkipped {
+				s += fmt.Sprintf(" (%d passed, %d failed, %d skipped", b.Test.Passed, b.Test.Failed, b.Test.Skipped)
+				if len(b.Test.New) > 0 {
+					s += ", new: " + strings.Join(b.Test.New, ", ")
+				}
+				if len(b.Test.Flaky) > 0 {
+					s += ", flaky: " + strings.Join(b.Test.Flaky, ", ")
+				}
+				s += ")"
+			}
+			if b.Test.Log != "" {
+				s += " log " + b.Test.Log
+			}
+			parts = append(parts, s)
+		}
+		if b.Publish != nil {
+			s := "publish " + b.Publish.Status
+			if b.Publish.Image != "" {
+				s += " " + b.Publish.Image
+			}
+			parts = append(parts, s)
+		}
 		if b.Error != "" {
 			parts = append(parts, "error: "+b.Error)
 		}
