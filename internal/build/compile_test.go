@@ -5,6 +5,7 @@ import (
 	"context"
 	"debug/elf"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +42,56 @@ func writeModule(t *testing.T) string {
 	return dir
 }
 
+// writeGinkgoModule makes writeModule's module with a ginkgo v2 suite in
+// ./suite and ginkgo's command vendored (through tools.go, as Kubernetes
+// vendors it): `go mod tidy` fetches what the local module cache lacks from
+// GOPROXY, then `go mod vendor` lays vendor/ out.
+func writeGinkgoModule(t *testing.T) string {
+	t.Helper()
+	dir := writeModule(t)
+	files := map[string]string{
+		"go.mod": "module example.com/hello\n\ngo 1.24\n\nrequire github.com/onsi/ginkgo/v2 v2.34.0\n",
+		"suite/suite_test.go": `package suite
+
+import (
+	"testing"
+
+	"github.com/onsi/ginkgo/v2"
+)
+
+func TestSuite(t *testing.T) { ginkgo.RunSpecs(t, "hyperfork suite") }
+
+var _ = ginkgo.Describe("the fork", func() {
+	ginkgo.It("builds its test binaries", func() {
+		if len("fork") != 4 {
+			ginkgo.Fail("arithmetic")
+		}
+	})
+})
+`,
+		"suite/doc.go": "// Package suite is the fork's test suite.\npackage suite\n",
+		"tools.go":     "//go:build tools\n\n// Package tools pins the commands the build needs.\npackage tools\n\nimport _ \"github.com/onsi/ginkgo/v2/ginkgo\"\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.RemoveAll(filepath.Join(dir, "cmd", "broken")) // go mod tidy reads every package
+	env := append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off", "GOTOOLCHAIN=local")
+	for _, args := range [][]string{{"mod", "tidy"}, {"mod", "vendor"}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir, cmd.Env = dir, env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			skipOrFail(t, fmt.Sprintf("go %s in the test module (needs github.com/onsi/ginkgo/v2@v2.34.0 from the module cache or GOPROXY): %v\n%s",
+				strings.Join(args, " "), err, out))
+		}
+	}
+	return dir
+}
+
 func TestCompile(t *testing.T) {
 	d := needDaemon(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -64,9 +115,8 @@ func TestCompile(t *testing.T) {
 		Hyperkube:    true,
 	}
 
-	compile := func(t *testing.T, spec Spec, label string) (*Result, string, error) {
+	compileInto := func(t *testing.T, spec Spec, label, out string) (*Result, string, error) {
 		t.Helper()
-		out := t.TempDir()
 		var progress bytes.Buffer
 		start := time.Now()
 		res, err := Compile(ctx, c, spec, out, &progress)
@@ -78,6 +128,10 @@ func TestCompile(t *testing.T) {
 			t.Errorf("progress output does not show the build steps:\n%s", progress.String())
 		}
 		return res, out, err
+	}
+	compile := func(t *testing.T, spec Spec, label string) (*Result, string, error) {
+		t.Helper()
+		return compileInto(t, spec, label, t.TempDir())
 	}
 
 	first, out1, err := compile(t, spec, "cold")
@@ -146,18 +200,109 @@ func TestCompile(t *testing.T) {
 		assertSameFiles(t, first, third, nil)
 	})
 
-	t.Run("one-line change recompiles that binary only", func(t *testing.T) {
+	t.Run("a kept output folder gets only what changed", func(t *testing.T) {
+		out := t.TempDir()
+		base, _, err := compileInto(t, spec, "into a kept folder", out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, names := range base.Exported {
+			if len(names) != 3 {
+				t.Errorf("%s: first build into an empty folder exported %v, want all three", p, names)
+			}
+		}
+		// A stale binary of a target no longer built goes; caches stay.
+		amd := filepath.Join(out, PlatformDir("linux/amd64"))
+		os.WriteFile(filepath.Join(amd, "old-target"), []byte("x"), 0o755)
+		os.MkdirAll(filepath.Join(amd, ".layers"), 0o755)
+		os.WriteFile(filepath.Join(amd, ".layers", "kept"), []byte("x"), 0o644)
+
+		again, _, err := compileInto(t, spec, "nothing changed, kept folder", out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, names := range again.Exported {
+			if len(names) != 0 {
+				t.Errorf("%s: nothing changed but %v were exported", p, names)
+			}
+		}
+		assertSameFiles(t, first, again, nil)
+		if _, err := os.Stat(filepath.Join(amd, "old-target")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a binary no target makes is still there: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(amd, ".layers", "kept")); err != nil {
+			t.Errorf("the folder's cache is gone: %v", err)
+		}
+
 		p := filepath.Join(src, "cmd/beta/main.go")
 		old, _ := os.ReadFile(p)
 		t.Cleanup(func() { os.WriteFile(p, old, 0o644) })
 		if err := os.WriteFile(p, bytes.Replace(old, []byte(`"beta"`), []byte(`"beta!"`), 1), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		third, _, err := compile(t, spec, "incremental")
+		third, _, err := compileInto(t, spec, "incremental, kept folder", out)
 		if err != nil {
 			t.Fatal(err)
 		}
 		assertSameFiles(t, first, third, []string{"beta"})
+		for p, names := range third.Exported {
+			if !slices.Equal(names, []string{"beta"}) {
+				t.Errorf("%s: one-line change in beta exported %v, want beta only", p, names)
+			}
+		}
+		// A client that lost a binary gets it back, and only it.
+		os.Remove(filepath.Join(amd, "alpha"))
+		fourth, _, err := compileInto(t, spec, "one binary removed from the folder", out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(fourth.Exported["linux/amd64"], []string{"alpha"}) || len(fourth.Exported["linux/arm64"]) != 0 {
+			t.Errorf("exported %v, want alpha for amd64 only", fourth.Exported)
+		}
+		assertSameFiles(t, third, fourth, nil)
+	})
+
+	t.Run("test binaries in the same solve", func(t *testing.T) {
+		tsrc := writeGinkgoModule(t)
+		ts := spec
+		ts.SourceDir = tsrc
+		ts.TestTargets = []string{"./suite"}
+		ts.TestPlatform = "linux/" + runtime.GOARCH
+		res, out, err := compile(t, ts, "with test binaries")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(out, PlatformDir(ts.TestPlatform))
+		want := []string{filepath.Join(dir, "ginkgo"), filepath.Join(dir, "suite.test")}
+		if res.TestPlatform != ts.TestPlatform || !slices.Equal(res.TestBinaries, want) {
+			t.Fatalf("test platform %q binaries %v, want %v", res.TestPlatform, res.TestBinaries, want)
+		}
+		for _, p := range res.Platforms {
+			for _, b := range res.Binaries[p] {
+				if n := filepath.Base(b); n == "ginkgo" || strings.HasSuffix(n, ".test") {
+					t.Errorf("%s lists test binary %s among its binaries", p, b)
+				}
+			}
+		}
+		other := filepath.Join(out, PlatformDir("linux/arm64"))
+		if runtime.GOARCH == "arm64" {
+			other = filepath.Join(out, PlatformDir("linux/amd64"))
+		}
+		if _, err := os.Stat(filepath.Join(other, "suite.test")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a test binary was built for a platform that does not run tests: %v", err)
+		}
+		if runtime.GOOS != "linux" {
+			return
+		}
+		got, err := exec.Command(filepath.Join(dir, "suite.test"), "-ginkgo.v", "-ginkgo.no-color").CombinedOutput()
+		t.Logf("suite.test -ginkgo.v:\n%s", got)
+		if err != nil || !strings.Contains(string(got), "hyperfork suite") || !strings.Contains(string(got), "Ran 1 of 1 Specs") {
+			t.Errorf("suite.test: %v; want ginkgo's report of the suite", err)
+		}
+		got, err = exec.Command(filepath.Join(dir, "ginkgo"), "version").CombinedOutput()
+		if err != nil || !strings.Contains(string(got), "Ginkgo Version 2.34.0") {
+			t.Errorf("ginkgo version: %q, %v; want the vendored 2.34.0", got, err)
+		}
 	})
 
 	t.Run("single platform keeps the per-platform layout", func(t *testing.T) {

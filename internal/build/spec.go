@@ -67,6 +67,42 @@ type Spec struct {
 	// platform. Empty: Compile asks the worker; Graph assumes linux on the
 	// host's architecture.
 	BuildPlatform string
+
+	// TestTargets are Go test packages such as ./test/e2e, compiled in the
+	// same solve with `go test -c` for TestPlatform only, each into
+	// <last element>.test (e2e.test) in TestPlatform's folder, beside that
+	// platform's binaries.
+	TestTargets []string
+	// TestCommands are Go commands compiled for TestPlatform only, beside
+	// the test binaries, each named by its last element; a dependency's
+	// command, such as GinkgoCommand, builds from the vendor folder or the
+	// module cache. nil with TestTargets: Compile adds GinkgoCommand when
+	// the tree has it (vendor/github.com/onsi/ginkgo/v2/ginkgo, or a
+	// go.mod that requires github.com/onsi/ginkgo/v2); empty, not nil:
+	// none.
+	TestCommands []string
+	// TestPlatform is where the tests run, os/arch[/variant]; it need not
+	// be one of Platforms. Default DefaultTestPlatform when there are test
+	// binaries.
+	TestPlatform string
+}
+
+// GinkgoCommand is ginkgo's command, which runs ginkgo test binaries such as
+// Kubernetes' e2e.test.
+const GinkgoCommand = "github.com/onsi/ginkgo/v2/ginkgo"
+
+// DefaultTestPlatform is Spec.TestPlatform when it is left empty.
+const DefaultTestPlatform = "linux/amd64"
+
+// hasTests reports whether the spec compiles test binaries.
+func (s Spec) hasTests() bool { return len(s.TestTargets) > 0 || len(s.TestCommands) > 0 }
+
+// testPlatform is TestPlatform or its default.
+func (s Spec) testPlatform() string {
+	if s.TestPlatform == "" {
+		return DefaultTestPlatform
+	}
+	return s.TestPlatform
 }
 
 // target is one platform to build, already parsed and mapped to Go's
@@ -162,12 +198,17 @@ func binaryName(pkg string) string {
 	return base
 }
 
+// testBinaryName is the file `go test -c` writes for a test package, as
+// Kubernetes names e2e.test.
+func testBinaryName(pkg string) string { return binaryName(pkg) + ".test" }
+
 // hyperkubeName is the dispatcher's file name; no target may use it.
 const hyperkubeName = "hyperkube"
 
 // validate checks the parts of the spec the graph depends on and reports every
-// problem at once. It returns the parsed platforms in the order given.
-func (s Spec) validate() ([]target, error) {
+// problem at once. It returns the parsed platforms in the order given, and
+// the test platform when there are test binaries.
+func (s Spec) validate() ([]target, *target, error) {
 	var errs []error
 	if strings.TrimSpace(s.BuilderImage) == "" {
 		errs = append(errs, errors.New("builder image is empty: set build.builderImage to an image with the Go toolchain, e.g. golang:1.26"))
@@ -192,6 +233,47 @@ func (s Spec) validate() ([]target, error) {
 	}
 	if len(s.Platforms) == 0 {
 		errs = append(errs, errors.New("no platforms: set build.platforms, e.g. [linux/amd64, linux/arm64]"))
+	}
+	var testTarget *target
+	if s.hasTests() {
+		t, err := parsePlatform(s.testPlatform())
+		if err != nil {
+			errs = append(errs, fmt.Errorf("test platform: %w", err))
+		} else {
+			testTarget = &t
+		}
+		// The test platform's folder holds its binaries too when it is
+		// also a build platform: one namespace then.
+		tests := map[string]string{}
+		same := testTarget != nil && slices.ContainsFunc(s.Platforms, func(p string) bool {
+			t, err := parsePlatform(p)
+			return err == nil && t.id == testTarget.id
+		})
+		if same {
+			for n, t := range names {
+				tests[n] = t
+			}
+			if s.Hyperkube {
+				tests[hyperkubeName] = "the hyperkube dispatcher"
+			}
+		}
+		claim := func(kind, pkg, n string) {
+			if strings.TrimSpace(pkg) == "" || strings.HasPrefix(pkg, "-") {
+				errs = append(errs, fmt.Errorf("%s %q is not a Go package path such as ./test/e2e", kind, pkg))
+				return
+			}
+			if prev, ok := tests[n]; ok {
+				errs = append(errs, fmt.Errorf("%s %q and %q both produce binary %q for the test platform: keep one", kind, prev, pkg, n))
+				return
+			}
+			tests[n] = pkg
+		}
+		for _, t := range s.TestTargets {
+			claim("test target", t, testBinaryName(t))
+		}
+		for _, c := range s.TestCommands {
+			claim("test command", c, binaryName(c))
+		}
 	}
 	var targets []target
 	seen := map[string]bool{}
@@ -222,9 +304,9 @@ func (s Spec) validate() ([]target, error) {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("invalid build spec:\n%w", err)
+		return nil, nil, fmt.Errorf("invalid build spec:\n%w", err)
 	}
-	return targets, nil
+	return targets, testTarget, nil
 }
 
 // buildPlatform returns where the compiler runs.
