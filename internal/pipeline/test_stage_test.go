@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/hyperfork/hyperfork/internal/report"
+	"github.com/hyperfork/hyperfork/internal/store"
+	"github.com/hyperfork/hyperfork/internal/testutil/s3test"
 )
 
 // e2eScript is the exec runner's command in these tests: it runs the
@@ -80,5 +83,55 @@ func TestReleaseTestsTheCandidate(t *testing.T) {
 	m = w.branch(rep, "master")
 	if code != 0 || m.Test.Status != report.TestPassed || !slices.Contains(m.Test.Flaky, "[It] beta works") {
 		t.Fatalf("release with a flake: exit %d, test %+v\n%s", code, m.Test, out)
+	}
+}
+
+// TestTestLogsInS3 keeps the test logs in S3 (the real server): each run's
+// log is uploaded, and only the newest logs.keep runs stay, never the
+// current candidate's.
+func TestTestLogsInS3(t *testing.T) {
+	addr := needBuildKit(t)
+	srv := s3test.Start(t)
+	srv.MakeBucket("hyperfork")
+	srv.Setenv(t)
+	w, _ := buildWorld(t, addr)
+	w.store = "s3://hyperfork/state"
+	w.yaml += "test:\n  runner: exec\n  command: [./e2e.sh]\n  timeout: 2m\nlogs:\n  keep: 1\n"
+	os.WriteFile(filepath.Join(w.dir, "e2e.sh"), []byte(e2eScript), 0o755)
+	os.WriteFile(filepath.Join(w.dir, "MODE"), []byte("pass"), 0o644)
+	logs, err := store.Open(context.Background(), "s3://hyperfork/state/logs", store.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := func() map[string]bool {
+		objs, err := logs.List(context.Background(), "test/master/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, o := range objs {
+			run, _, _ := strings.Cut(strings.TrimPrefix(o.Key, "test/master/"), "/")
+			out[run] = true
+		}
+		return out
+	}
+	for round, change := range []bool{false, true} {
+		if change {
+			w.upstreamCommit("master", "upstream: alpha change", map[string]string{"cmd/alpha/more.go": "package main\n\nconst more = 1\n"})
+		}
+		code, rep, out := w.run("release", "HYPERFORK_BRANCHES=master")
+		m := w.branch(rep, "master")
+		if code != 0 || m.Test.Status != report.TestPassed || !strings.HasPrefix(m.Test.Log, "s3://hyperfork/state/logs/test/master/") {
+			t.Fatalf("round %d: exit %d, test %+v\n%s", round, code, m.Test, out)
+		}
+		got := runs()
+		if len(got) != 1 {
+			t.Fatalf("round %d: %d test runs kept in S3, want logs.keep = 1: %v", round, len(got), got)
+		}
+		for run := range got {
+			if !strings.Contains(run, "-"+m.Build.Commit[:12]+"-passed") {
+				t.Errorf("round %d: the kept run %s is not the current candidate's (%s)", round, run, m.Build.Commit[:12])
+			}
+		}
 	}
 }
