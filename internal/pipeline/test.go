@@ -17,6 +17,7 @@ import (
 	"github.com/hyperfork/hyperfork/internal/conformance"
 	"github.com/hyperfork/hyperfork/internal/conformance/history"
 	"github.com/hyperfork/hyperfork/internal/conformance/junit"
+	"github.com/hyperfork/hyperfork/internal/gitsync"
 	"github.com/hyperfork/hyperfork/internal/report"
 	"github.com/hyperfork/hyperfork/internal/store"
 )
@@ -262,6 +263,55 @@ func (r *Runner) readHistory(ctx context.Context, f *flow, v verdict, t *report.
 	if fl := h.Names(cls.Flaky); len(fl) > 0 {
 		t.Flaky = fl
 	}
+	t.Suspects = r.suspects(ctx, f, h, cls.New)
+}
+
+// suspects finds, for new failures, the changes between the last candidate
+// each passed on and this one, from the mirror: the upstream commits merged
+// and the carries changed. Failures with the same last pass share a range.
+func (r *Runner) suspects(ctx context.Context, f *flow, h *history.History, fails []history.Failure) []report.Suspects {
+	byGood := map[string][]string{}
+	var order []string
+	for _, fl := range fails {
+		good := ""
+		if fl.Streak.LastPassing != nil {
+			good = fl.Streak.LastPassing.Commit
+		}
+		if _, seen := byGood[good]; !seen {
+			order = append(order, good)
+		}
+		byGood[good] = append(byGood[good], h.Tests[fl.Test].Name)
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	s, err := r.sharedSyncer(ctx)
+	if err != nil {
+		return nil
+	}
+	var out []report.Suspects
+	for _, good := range order {
+		sr := report.Suspects{Tests: byGood[good], Good: good, Bad: f.cand.Commit, Upstream: []report.Commit{}, Carries: []report.Commit{}}
+		if good != "" {
+			rng, err := s.Suspects(ctx, f.branch.Name, good, f.cand.Commit, 50)
+			if err != nil {
+				r.log.Warn("suspect range", "branch", f.branch.Name, "err", err)
+			} else {
+				sr.Upstream, sr.MoreUpstream = suspectCommits(rng.Upstream), rng.MoreUpstream
+				sr.Carries, sr.MoreCarries = suspectCommits(rng.Carries), rng.MoreCarries
+			}
+		}
+		out = append(out, sr)
+	}
+	return out
+}
+
+func suspectCommits(cs []gitsync.SuspectCommit) []report.Commit {
+	out := make([]report.Commit, len(cs))
+	for i, c := range cs {
+		out[i] = report.Commit{Hash: c.Hash, Subject: c.Subject, Author: c.Author}
+	}
+	return out
 }
 
 // testCandidate is the runner's view of the candidate: its images, and its

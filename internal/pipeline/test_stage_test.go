@@ -74,6 +74,10 @@ func TestReleaseTestsTheCandidate(t *testing.T) {
 	if !slices.Contains(m.Test.New, "[It] beta works") {
 		t.Errorf("the failure is not new: %+v", m.Test)
 	}
+	// The suspect range: the upstream commit merged since the last pass.
+	if len(m.Test.Suspects) != 1 || len(m.Test.Suspects[0].Upstream) != 1 || m.Test.Suspects[0].Upstream[0].Subject != "upstream: beta change" {
+		t.Errorf("suspects of the new failure: %+v", m.Test.Suspects)
+	}
 	if _, err := os.Stat(m.Test.Log); err != nil {
 		t.Errorf("no log for the failed run: %v", err)
 	}

@@ -149,6 +149,22 @@ type Test struct {
 	Infra   []string `json:"infra"`
 	// Reason says why the stage did not run, when it did not.
 	Reason string `json:"reason,omitempty"`
+	// Suspects are, for new failures, the upstream commits merged and the
+	// carries changed since the last candidate they passed on.
+	Suspects []Suspects `json:"suspects,omitempty"`
+}
+
+// Suspects is the range of changes that likely broke some tests.
+type Suspects struct {
+	Tests []string `json:"tests"`
+	// Good is the fork commit of the last candidate the tests passed on;
+	// empty when they never passed.
+	Good         string   `json:"good"`
+	Bad          string   `json:"bad"`
+	Upstream     []Commit `json:"upstream"`
+	MoreUpstream int      `json:"moreUpstream,omitempty"`
+	Carries      []Commit `json:"carries"`
+	MoreCarries  int      `json:"moreCarries,omitempty"`
 }
 
 // Test and publish statuses.
