@@ -277,6 +277,8 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 		SourceDir: src, Targets: cfg.Build.Targets, Platforms: cfg.Build.Platforms, LDFlags: cfg.Build.LDFlags,
 		Stamp:        build.Stamp{Version: version, Commit: commit, TreeState: "clean", BuildDate: when},
 		BuilderImage: cfg.Build.BuilderImage, Env: cfg.Build.Env, GoProxy: cfg.Build.GoProxy,
+		// The test binaries for test.platform, in the same solve.
+		TestTargets: cfg.Build.TestTargets, TestCommands: cfg.Build.TestCommands, TestPlatform: cfg.Test.Platform,
 	}
 	for _, img := range cfg.Images {
 		spec.Hyperkube = spec.Hyperkube || img.Hyperkube

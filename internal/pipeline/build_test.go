@@ -77,6 +77,9 @@ var goProject = map[string]string{
 	"cmd/beta/main.go":    "package main\n\nimport \"fmt\"\n\nvar version string\n\nfunc main() { fmt.Println(\"beta\", version) }\n",
 	"images/alpha.yaml":   "unused\n",
 	"internal/lib/lib.go": "package lib\n\nconst Name = \"lib\"\n",
+	// The conformance suite of this project: compiled with go test -c into
+	// e2e.test by the build stage, run by e2e.sh in the test stage.
+	"test/e2e/e2e_test.go": "package e2e\n\nimport \"testing\"\n\nfunc TestE2E(t *testing.T) { t.Log(\"e2e ran\") }\n",
 }
 
 // buildWorld is a world whose upstream is goProject and whose config
@@ -100,9 +103,17 @@ func buildWorld(t *testing.T, addr string) (*world, string) {
     - -X main.commit={{.Commit}}
     - -X main.date={{.BuildDate}}
   images: [images/test.yaml]
+  testTargets: [./test/e2e]
+  testCommands: []
 publish:
   registry: %s/team/hyperkube
+test:
+  runner: exec
+  command: [./e2e.sh]
+  timeout: 2m
 `, host, host)
+	os.WriteFile(filepath.Join(w.dir, "e2e.sh"), []byte(e2eScript), 0o755)
+	os.WriteFile(filepath.Join(w.dir, "MODE"), []byte("pass"), 0o644)
 	_ = builder
 	w.env["BUILDKIT_HOST"] = addr
 	return w, host
@@ -298,8 +309,8 @@ func TestReleaseOnEmbeddedDefaults(t *testing.T) {
 	needBuildKit(t) // the same prerequisites; its daemon is not used here
 	w, _ := buildWorld(t, "")
 	delete(w.env, "BUILDKIT_HOST")
-	i := strings.Index(w.yaml, "publish:")
-	w.yaml = w.yaml[:i] // no publish.registry: the local OCI layout
+	i, j := strings.Index(w.yaml, "publish:"), strings.Index(w.yaml, "test:\n")
+	w.yaml = w.yaml[:i] + w.yaml[j:] // no publish.registry: the local OCI layout
 	state := filepath.Join(w.dir, "state")
 	t.Cleanup(func() {
 		if err := build.StopDaemon(state); err != nil {

@@ -21,6 +21,7 @@ const e2eScript = `#!/bin/sh
 set -eu
 mode=$(cat "$(dirname "$0")/MODE")
 out=$("$HYPERFORK_BINDIR/alpha")
+"$HYPERFORK_BINDIR/e2e.test" -test.v -test.run TestE2E
 alpha=passed; body=""
 case "$out" in *"$HYPERFORK_VERSION"*) ;; *) alpha=failed; body="<failure message=\"\" type=\"failed\">alpha printed $out</failure>";; esac
 beta=passed; bbody=""
@@ -44,8 +45,6 @@ XML
 func TestReleaseTestsTheCandidate(t *testing.T) {
 	addr := needBuildKit(t)
 	w, _ := buildWorld(t, addr)
-	w.yaml += "test:\n  runner: exec\n  command: [./e2e.sh]\n  timeout: 2m\n"
-	os.WriteFile(filepath.Join(w.dir, "e2e.sh"), []byte(e2eScript), 0o755)
 	mode := func(m string) { os.WriteFile(filepath.Join(w.dir, "MODE"), []byte(m), 0o644) }
 
 	mode("pass")
@@ -54,7 +53,8 @@ func TestReleaseTestsTheCandidate(t *testing.T) {
 	if code != 0 || m.Test == nil || m.Test.Status != report.TestPassed || m.Test.Passed != 2 || m.Test.Failed != 0 {
 		t.Fatalf("release with passing tests: exit %d, test %+v\n%s", code, m.Test, out)
 	}
-	if b, err := os.ReadFile(m.Test.Log); err != nil || !strings.Contains(string(b), "testing "+m.Build.Image) {
+	// The log shows the candidate under test and its own e2e.test running.
+	if b, err := os.ReadFile(m.Test.Log); err != nil || !strings.Contains(string(b), "testing "+m.Build.Image) || !strings.Contains(string(b), "e2e ran") {
 		t.Fatalf("the test log %q does not show the candidate under test (%v)", m.Test.Log, err)
 	}
 
@@ -100,9 +100,7 @@ func TestTestLogsInS3(t *testing.T) {
 	srv.Setenv(t)
 	w, _ := buildWorld(t, addr)
 	w.store = "s3://hyperfork/state"
-	w.yaml += "test:\n  runner: exec\n  command: [./e2e.sh]\n  timeout: 2m\nlogs:\n  keep: 1\n"
-	os.WriteFile(filepath.Join(w.dir, "e2e.sh"), []byte(e2eScript), 0o755)
-	os.WriteFile(filepath.Join(w.dir, "MODE"), []byte("pass"), 0o644)
+	w.yaml += "logs:\n  keep: 1\n"
 	logs, err := store.Open(context.Background(), "s3://hyperfork/state/logs", store.S3Options{})
 	if err != nil {
 		t.Fatal(err)
