@@ -216,6 +216,10 @@ func TestCompile(t *testing.T) {
 		os.WriteFile(filepath.Join(amd, "old-target"), []byte("x"), 0o755)
 		os.MkdirAll(filepath.Join(amd, ".layers"), 0o755)
 		os.WriteFile(filepath.Join(amd, ".layers", "kept"), []byte("x"), 0o644)
+		// registry.Pack's layer cache hard-links the binaries it packed.
+		if err := os.Link(filepath.Join(amd, "alpha"), filepath.Join(amd, ".layers", "alpha.link")); err != nil {
+			t.Fatal(err)
+		}
 
 		again, _, err := compileInto(t, spec, "nothing changed, kept folder", out)
 		if err != nil {

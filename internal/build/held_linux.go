@@ -7,12 +7,13 @@ import (
 	"syscall"
 )
 
-// fileIdentity tells a file from the one it replaced or was before a write:
-// any write, rename or replacement changes the change time, a replacement
-// the inode.
+// fileIdentity tells a file from the one it replaced (another inode) or
+// from what it was before a write (another size or modification time). The
+// change time is left out on purpose: a hard link to the binary, such as
+// registry.Pack's layer cache keeps, changes it without changing the file.
 type fileIdentity struct {
-	Dev, Ino, Size   uint64
-	MtimeNs, CtimeNs int64
+	Dev, Ino, Size uint64
+	MtimeNs        int64
 }
 
 func identityOf(fi os.FileInfo) (fileIdentity, bool) {
@@ -20,6 +21,5 @@ func identityOf(fi os.FileInfo) (fileIdentity, bool) {
 	if !ok {
 		return fileIdentity{}, false
 	}
-	return fileIdentity{Dev: uint64(st.Dev), Ino: st.Ino, Size: uint64(st.Size),
-		MtimeNs: fi.ModTime().UnixNano(), CtimeNs: st.Ctim.Nano()}, true
+	return fileIdentity{Dev: uint64(st.Dev), Ino: st.Ino, Size: uint64(st.Size), MtimeNs: fi.ModTime().UnixNano()}, true
 }
