@@ -281,10 +281,11 @@ func pick(m map[string]string, names []string) map[string]string {
 
 // withBaseEnv sets the environment shared by every platform. GOTOOLCHAIN=local
 // keeps the image's toolchain (a download would make the output depend on the
-// network); Spec.Env can override it. Only stamped steps get
-// SOURCE_DATE_EPOCH: it changes with every commit, and with it the cache
-// key of the step.
-func withBaseEnv(s llb.State, spec Spec, stamped bool) llb.State {
+// network); Spec.Env can override it. Only the project's steps (project)
+// get SOURCE_DATE_EPOCH, the proxy and Spec.Env: the commit time changes
+// with every commit, and with it a step's cache key, and the build helper
+// needs none of them.
+func withBaseEnv(s llb.State, spec Spec, project bool) llb.State {
 	base := [][2]string{
 		{"HOME", "/tmp"},
 		{"GOENV", "off"},
@@ -298,8 +299,11 @@ func withBaseEnv(s llb.State, spec Spec, stamped bool) llb.State {
 	if spec.Stamp.BuildDate.IsZero() {
 		base[len(base)-1][1] = "0"
 	}
-	if !stamped {
-		base = base[:len(base)-1]
+	if !project {
+		for _, kv := range base[:len(base)-1] {
+			s = s.AddEnv(kv[0], kv[1])
+		}
+		return s
 	}
 	if spec.GoProxy != "" {
 		base = append(base, [2]string{"GOPROXY", spec.GoProxy})
