@@ -129,7 +129,7 @@ func TestHeld(t *testing.T) {
 	// any real rewrite comes long after Compile recorded the folder.
 	time.Sleep(20 * time.Millisecond)
 	os.WriteFile(filepath.Join(dir, "b"), []byte("binary B"), 0o755) // same size, in place
-	os.Link(filepath.Join(dir, "a"), filepath.Join(dir, ".a-link"))    // as a layer cache does
+	os.Link(filepath.Join(dir, "a"), filepath.Join(dir, ".a-link"))  // as a layer cache does
 	os.WriteFile(filepath.Join(dir, "c.new"), []byte("binary c"), 0o755)
 	os.Rename(filepath.Join(dir, "c.new"), filepath.Join(dir, "c")) // the same bytes, another file
 	if got := readHeld(dir); !maps.Equal(got, map[string]string{"a": "sha256:a"}) {
