@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what hyperfork's tests and its embedded buildkitd need on a
-# Debian machine: git 2.38+ (merge-tree --write-tree), runc, and sshd for
-# the test of sync over SSH. Idempotent.
+# Debian machine: git 2.38+ (merge-tree --write-tree), runc, sshd for
+# the test of sync over SSH, and Debian's chromium, which the test of the
+# HTML test report drives headless. Idempotent.
 set -euo pipefail
 
 need=()
 command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v git >/dev/null 2>&1 || need+=(git)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "install-prerequisites: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
