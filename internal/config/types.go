@@ -169,6 +169,24 @@ type Notifier struct {
 	// for type email; both empty: no authentication.
 	UsernameEnv string `yaml:"usernameEnv"`
 	PasswordEnv string `yaml:"passwordEnv"`
+	// MaxAttachment caps the gzipped test log an email carries, such as
+	// 5MiB (the default), 512KiB or 10MB; over it, the mail links the log.
+	MaxAttachment string `yaml:"maxAttachment"`
+	// TokenEnv names the variable holding a Slack bot token (xoxb-…) for
+	// type slack, which then posts as an app into Channel and uploads the
+	// test log; without it, slack posts through the incoming webhook of
+	// URLEnv.
+	TokenEnv string `yaml:"tokenEnv"`
+	// Channel is the Slack channel id (C0123ABCD) or name (#builds) for
+	// TokenEnv.
+	Channel string `yaml:"channel"`
+}
+
+// MaxAttachmentBytes returns MaxAttachment in bytes, or 0 for the default
+// (and for a value that validation rejects).
+func (n Notifier) MaxAttachmentBytes() int64 {
+	v, _ := parseByteSize(n.MaxAttachment)
+	return v
 }
 
 // State configures the state store and the local work folder.

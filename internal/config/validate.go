@@ -1,10 +1,15 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"net/mail"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -203,6 +208,7 @@ func (p *Pipeline) envFields() []struct{ path, value string } {
 			struct{ path, value string }{base + ".secretEnv", n.SecretEnv},
 			struct{ path, value string }{base + ".usernameEnv", n.UsernameEnv},
 			struct{ path, value string }{base + ".passwordEnv", n.PasswordEnv},
+			struct{ path, value string }{base + ".tokenEnv", n.TokenEnv},
 		)
 	}
 	return out
@@ -400,14 +406,26 @@ func (p *Pipeline) validateNotify(d *doc) {
 		switch n.Type {
 		case NotifyFile:
 			need("dir", n.Dir, "notifications")
-		case NotifyWebhook, NotifySlack:
+		case NotifyWebhook:
 			need("urlEnv", n.URLEnv, "HYPERFORK_WEBHOOK_URL")
+		case NotifySlack:
+			switch {
+			case n.URLEnv == "" && n.TokenEnv == "":
+				d.at(base, "%s: type slack needs urlEnv (an incoming webhook) or tokenEnv and channel (an app's bot token, which can also upload the test log): write e.g. urlEnv: SLACK_WEBHOOK_URL", base)
+			case n.URLEnv != "" && n.TokenEnv != "":
+				d.at(base+".tokenEnv", "%s: type slack takes urlEnv (an incoming webhook) or tokenEnv (a bot token), not both: remove one", base)
+			case n.TokenEnv != "":
+				need("channel", n.Channel, `"#builds"`)
+			case n.Channel != "":
+				d.at(base+".channel", "%s.channel is used only with tokenEnv (a bot token); an incoming webhook posts to its own channel: remove channel, or replace urlEnv with tokenEnv", base)
+			}
 		case NotifyEmail:
 			need("smtp", n.SMTP, "smtp.example.com:587")
 			need("from", n.From, "hyperfork@example.com")
 			if len(n.To) == 0 {
 				d.at(base+".to", "%s: type email needs to: write e.g. to: [platform-team@example.com]", base)
 			}
+			p.validateEmail(d, base, n)
 		case NotifyGitHubSummary:
 		case "":
 			d.at(base, "%s has no type: write type: and one of %s", base, strings.Join(notifyTypes, ", "))
@@ -416,19 +434,85 @@ func (p *Pipeline) validateNotify(d *doc) {
 			d.at(base+".type", "%s.type %q is unknown%s: write one of %s", base, n.Type, didYouMean(n.Type, notifyTypes), strings.Join(notifyTypes, ", "))
 			continue
 		}
+		slack, email := n.Type == NotifySlack, n.Type == NotifyEmail
 		unused("dir", n.Dir != "" && n.Type != NotifyFile)
-		unused("urlEnv", n.URLEnv != "" && n.Type != NotifyWebhook && n.Type != NotifySlack)
+		unused("urlEnv", n.URLEnv != "" && n.Type != NotifyWebhook && !slack)
 		unused("secretEnv", n.SecretEnv != "" && n.Type != NotifyWebhook)
-		email := n.Type == NotifyEmail
+		unused("tokenEnv", n.TokenEnv != "" && !slack)
+		unused("channel", n.Channel != "" && !slack)
 		unused("smtp", n.SMTP != "" && !email)
 		unused("from", n.From != "" && !email)
 		unused("to", len(n.To) > 0 && !email)
 		unused("usernameEnv", n.UsernameEnv != "" && !email)
 		unused("passwordEnv", n.PasswordEnv != "" && !email)
-		if email && n.SMTP != "" && strings.Contains(n.SMTP, "@") {
+		unused("maxAttachment", n.MaxAttachment != "" && !email)
+	}
+}
+
+// validateEmail checks the values of an email notifier: the server as
+// host:port, the addresses, the login as a pair, the attachment size.
+func (p *Pipeline) validateEmail(d *doc, base string, n Notifier) {
+	switch {
+	case n.SMTP == "":
+	case strings.Contains(n.SMTP, "@") || strings.Contains(n.SMTP, "://"):
+		if strings.Contains(n.SMTP, "@") {
 			d.at(base+".smtp", "%s.smtp has credentials written inline (not repeated here): write host:port and set usernameEnv and passwordEnv", base)
+		} else {
+			d.at(base+".smtp", "%s.smtp must be host:port, without a scheme: write e.g. smtp.example.com:587", base)
+		}
+	default:
+		host, port, err := net.SplitHostPort(n.SMTP)
+		if err != nil && strings.Contains(err.Error(), "missing port") {
+			host, port, err = n.SMTP, "587", nil
+		}
+		if pn, perr := strconv.Atoi(port); err != nil || perr != nil || pn < 1 || pn > 65535 || host == "" {
+			d.at(base+".smtp", "%s.smtp %q is not host:port: write e.g. smtp.example.com:587 (STARTTLS) or smtp.example.com:465 (TLS)", base, n.SMTP)
 		}
 	}
+	if n.From != "" {
+		if _, err := mail.ParseAddress(n.From); err != nil {
+			d.at(base+".from", "%s.from %q is not a mail address: write e.g. hyperfork@example.com or \"Hyperfork <hyperfork@example.com>\"", base, n.From)
+		}
+	}
+	for j, to := range n.To {
+		if _, err := mail.ParseAddress(to); err != nil {
+			d.at(indexPath(base+".to", j), "%s.to[%d] %q is not a mail address: write e.g. platform-team@example.com", base, j, to)
+		}
+	}
+	if (n.UsernameEnv == "") != (n.PasswordEnv == "") {
+		missing := "passwordEnv"
+		if n.UsernameEnv == "" {
+			missing = "usernameEnv"
+		}
+		d.at(base+"."+missing, "%s: an SMTP login needs both usernameEnv and passwordEnv: add %s, or remove the other for a server without AUTH", base, missing)
+	}
+	if n.MaxAttachment != "" {
+		if _, err := parseByteSize(n.MaxAttachment); err != nil {
+			d.at(base+".maxAttachment", "%s.maxAttachment %q %s: write e.g. 5MiB, 512KiB or 10MB", base, n.MaxAttachment, err)
+		}
+	}
+}
+
+var byteSizeRE = regexp.MustCompile(`^([0-9]+)\s*([KMG]i?B|B)?$`)
+
+// parseByteSize reads a size such as 5MiB, 512KiB, 10MB or 1048576 (bytes).
+func parseByteSize(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	m := byteSizeRE.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return 0, errors.New("is not a size")
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil || n <= 0 {
+		return 0, errors.New("must be a positive size")
+	}
+	unit := map[string]int64{"": 1, "B": 1, "KB": 1e3, "KiB": 1 << 10, "MB": 1e6, "MiB": 1 << 20, "GB": 1e9, "GiB": 1 << 30}[m[2]]
+	if n > (1<<40)/unit {
+		return 0, errors.New("is too large")
+	}
+	return n * unit, nil
 }
 
 // StampData is what the build.ldflags templates can use.

@@ -12,33 +12,55 @@ const (
 	TypeFile          = "file"
 	TypeWebhook       = "webhook"
 	TypeSlack         = "slack"
-	TypeEmail         = "email"          // planned
-	TypeGitHubSummary = "github-summary" // planned
+	TypeEmail         = "email"
+	TypeGitHubSummary = "github-summary"
 )
+
+var types = []string{TypeFile, TypeWebhook, TypeSlack, TypeEmail, TypeGitHubSummary}
 
 // Spec describes one channel as branches.yaml's notify list does. It mirrors
 // the config package's type without importing it, so that notify stays a
 // leaf that config (and its tests) may use.
 type Spec struct {
-	// Type is file, webhook or slack.
+	// Type is one of the Type constants.
 	Type string
 	// Dir is the folder of a file channel, already resolved against the
 	// config file's folder.
 	Dir string
 	// URLEnv names the environment variable holding the URL of a webhook or
-	// Slack channel. The URL is a secret (a Slack URL is a credential), so
-	// it never appears in the config file.
+	// a Slack incoming webhook. The URL is a secret (a Slack URL is a
+	// credential), so it never appears in the config file.
 	URLEnv string
 	// SecretEnv names the variable holding a webhook's HMAC secret; empty:
 	// the webhook is not signed.
 	SecretEnv string
+	// TokenEnv names the variable holding a Slack bot token (xoxb-…); with
+	// Channel, it makes a slack channel post as an app (SlackBot) instead
+	// of through an incoming webhook (URLEnv).
+	TokenEnv string
+	// Channel is the Slack channel id (C0123ABCD) or name (#builds) for a
+	// bot token.
+	Channel string
+	// SMTP is the mail server as host:port for type email (see
+	// EmailSettings.Server); From and To are the addresses.
+	SMTP string
+	From string
+	To   []string
+	// UsernameEnv and PasswordEnv name the variables holding the SMTP
+	// login; both empty: no AUTH.
+	UsernameEnv string
+	PasswordEnv string
+	// MaxAttachment caps an email's gzipped attachments in bytes; 0:
+	// DefaultMaxAttachment.
+	MaxAttachment int64
 	// Events limits the channel to these events or "<stage>.*" patterns;
 	// empty: all events.
 	Events []string
 }
 
-// New builds a Notifier from specs, reading secrets through getenv (nil
-// means os.Getenv; tests pass a map's lookup). It reports every invalid spec
+// New builds a Notifier from specs, reading secrets (and, for
+// github-summary, $GITHUB_STEP_SUMMARY) through getenv (nil means
+// os.Getenv; tests pass a map's lookup). It reports every invalid spec
 // at once, each error saying what to set, and builds nothing if any is
 // invalid, so a run never starts with half of its channels. The URLs and
 // secrets it reads are added to the Notifier's redactor, so that a message
@@ -97,22 +119,45 @@ func build(s Spec, getenv func(string) string, o *options, opts []Option) (Chann
 		o.redactor.Add(url, secret)
 		return NewWebhook(url, secret, opts...)
 	case TypeSlack:
-		url, err := lookup(s.Type, "urlEnv", s.URLEnv, getenv, "the Slack incoming-webhook URL")
-		if err != nil {
-			return nil, err
-		}
 		if s.SecretEnv != "" {
 			return nil, configErrorf("notify slack: secretEnv is not used by Slack; remove it")
 		}
+		if s.TokenEnv != "" || s.Channel != "" {
+			if s.URLEnv != "" {
+				return nil, configErrorf("notify slack: set either urlEnv (an incoming webhook) or tokenEnv and channel (a bot), not both")
+			}
+			token, err := lookup(s.Type, "tokenEnv", s.TokenEnv, getenv, "the Slack bot token (xoxb-…)")
+			if err != nil {
+				return nil, err
+			}
+			o.redactor.Add(token)
+			return NewSlackBot(token, s.Channel, opts...)
+		}
+		url, err := lookup(s.Type, "urlEnv", s.URLEnv, getenv, "the Slack incoming-webhook URL (or set tokenEnv and channel to post as an app)")
+		if err != nil {
+			return nil, err
+		}
 		o.redactor.Add(url)
 		return NewSlack(url, opts...)
-	case TypeEmail, TypeGitHubSummary:
-		return nil, fmt.Errorf("notify %s: channel type %q is %w; use %s, %s or %s",
-			s.Type, s.Type, ErrUnsupported, TypeFile, TypeWebhook, TypeSlack)
+	case TypeEmail:
+		es := EmailSettings{Server: s.SMTP, From: s.From, To: s.To, MaxAttachment: s.MaxAttachment}
+		if s.UsernameEnv != "" || s.PasswordEnv != "" {
+			var err error
+			if es.Username, err = lookup(s.Type, "usernameEnv", s.UsernameEnv, getenv, "the SMTP user name"); err != nil {
+				return nil, err
+			}
+			if es.Password, err = lookup(s.Type, "passwordEnv", s.PasswordEnv, getenv, "the SMTP password"); err != nil {
+				return nil, err
+			}
+			o.redactor.Add(es.Password)
+		}
+		return NewEmail(es, opts...)
+	case TypeGitHubSummary:
+		return NewGitHubSummary(strings.TrimSpace(getenv(EnvGitHubStepSummary)), opts...)
 	case "":
-		return nil, configErrorf("notify: a channel has no type; use %s, %s or %s", TypeFile, TypeWebhook, TypeSlack)
+		return nil, configErrorf("notify: a channel has no type; use one of %s", strings.Join(types, ", "))
 	default:
-		return nil, configErrorf("notify: unknown channel type %q; use %s, %s or %s", s.Type, TypeFile, TypeWebhook, TypeSlack)
+		return nil, configErrorf("notify: unknown channel type %q; use one of %s", s.Type, strings.Join(types, ", "))
 	}
 }
 

@@ -29,11 +29,14 @@ func TestNewReportsEveryProblem(t *testing.T) {
 		{Type: TypeFile},
 		{Type: TypeWebhook, URLEnv: "URL", SecretEnv: "SECRET"},
 		{Type: TypeSlack},
+		{Type: TypeSlack, TokenEnv: "SLACK_TOKEN"},
+		{Type: TypeSlack, URLEnv: "URL", TokenEnv: "SLACK_TOKEN", Channel: "#builds"},
 		{Type: TypeEmail},
+		{Type: TypeEmail, SMTP: "smtp.example.com:587", From: "hyperfork@example.com", To: []string{"team@example.com"}, UsernameEnv: "SMTP_USER", PasswordEnv: "SMTP_PASSWORD"},
 		{Type: "pager"},
 		{Type: ""},
 		{Type: TypeFile, Dir: "x", Events: []string{"sync.confict"}},
-	}, env(map[string]string{"URL": "https://example.com/hook"}))
+	}, env(map[string]string{"URL": "https://example.com/hook", "SLACK_TOKEN": "xoxb-1-2-token", "SMTP_USER": "hyperfork"}))
 	if err == nil {
 		t.Fatal("New accepted invalid specs")
 	}
@@ -42,7 +45,10 @@ func TestNewReportsEveryProblem(t *testing.T) {
 		"notify file: dir is empty",
 		"notify webhook: environment variable SECRET is empty; set it to the shared secret",
 		"notify slack: urlEnv is empty",
-		`notify email: channel type "email" is not supported yet; use file, webhook or slack`,
+		"notify slack: channel is empty",
+		"notify slack: set either urlEnv (an incoming webhook) or tokenEnv and channel (a bot), not both",
+		"notify email: the mail server is empty",
+		"notify email: environment variable SMTP_PASSWORD is empty; set it to the SMTP password",
 		`notify: unknown channel type "pager"`,
 		"notify: a channel has no type",
 		`notify file: unknown event "sync.confict"; known events: sync.conflict`,
@@ -51,11 +57,11 @@ func TestNewReportsEveryProblem(t *testing.T) {
 			t.Errorf("error does not contain %q:\n%s", want, msg)
 		}
 	}
-	if !errors.Is(err, ErrUnsupported) || !errors.Is(err, ErrConfig) {
-		t.Errorf("error %v: want ErrUnsupported and ErrConfig in the chain", err)
+	if !errors.Is(err, ErrConfig) {
+		t.Errorf("error %v: want ErrConfig in the chain", err)
 	}
-	if strings.Contains(msg, "example.com") {
-		t.Errorf("error shows a URL read from the environment: %s", msg)
+	if strings.Contains(msg, "example.com/hook") || strings.Contains(msg, "xoxb-") {
+		t.Errorf("error shows a secret read from the environment: %s", msg)
 	}
 }
 

@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	cryptorand "crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -114,42 +112,14 @@ func tokenLike(path string) string {
 	return ""
 }
 
-// post delivers body for event. The delivery id is the same for every
-// attempt, so that a receiver that got an attempt whose answer was lost can
-// drop the duplicate.
-func (p *poster) post(ctx context.Context, event string, body []byte) error {
-	delivery := newDeliveryID()
-	log := p.o.log.With("channel", p.name, "event", event, "delivery", delivery)
-	var last error
-	attempt := 0
-	for {
-		attempt++
-		retryAfter, err := p.attempt(ctx, event, delivery, body)
-		if err == nil {
-			log.Debug("notify: receiver accepted", "attempt", attempt)
-			return nil
-		}
-		last = err
-		if ctx.Err() != nil || !retryable(err) || attempt >= p.o.attempts {
-			break
-		}
-		wait := p.backoff(attempt)
-		if retryAfter > 0 {
-			wait = min(retryAfter, MaxRetryAfter)
-		}
-		log.Warn("notify: delivery attempt failed, retrying", "attempt", attempt, "of", p.o.attempts, "wait", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			last = fmt.Errorf("%w while waiting to retry; last attempt: %w", ctx.Err(), last)
-		case <-t.C:
-			continue
-		}
-		break
-	}
-	return fmt.Errorf("%s: %w: gave up after %d of %d attempts (delivery %s): %w",
-		p.name, ErrDelivery, attempt, p.o.attempts, delivery, last)
+// post delivers body for m's event. The delivery id is m's stable one (see
+// DeliveryID), the same for every attempt and every run, so that a receiver
+// that got an attempt whose answer was lost can drop the duplicate.
+func (p *poster) post(ctx context.Context, m Message, body []byte) error {
+	delivery := DeliveryID(m)
+	return retry(ctx, p.o, p.name, m.Event, delivery, func(ctx context.Context) (time.Duration, error) {
+		return p.attempt(ctx, m.Event, delivery, body)
+	}, retryable)
 }
 
 // attempt makes one request. It returns the receiver's Retry-After, if any.
@@ -211,17 +181,6 @@ func retryable(err error) bool {
 	return false
 }
 
-// backoff returns the wait after the given failed attempt: the base delay
-// doubled each time, with jitter in its upper half so that many runs hit
-// by the same outage do not retry in step.
-func (p *poster) backoff(attempt int) time.Duration {
-	d := p.o.baseDelay << (attempt - 1)
-	if d <= 0 {
-		return 0
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
 // parseRetryAfter reads a Retry-After header: seconds or an HTTP date.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
@@ -238,15 +197,4 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return max(t.Sub(now), 0)
 	}
 	return 0
-}
-
-// newDeliveryID returns a random UUID (version 4), the form receivers know
-// from GitHub's X-GitHub-Delivery.
-func newDeliveryID() string {
-	var b [16]byte
-	_, _ = cryptorand.Read(b[:]) // never fails on supported platforms
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

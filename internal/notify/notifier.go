@@ -2,10 +2,13 @@ package notify
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +37,11 @@ type options struct {
 	log       *slog.Logger
 	redactor  *exec.Redactor
 	now       func() time.Time
+	ledger    Ledger
+	// Channel-specific: see WithTLSConfig, WithSlackAPI and WithStdout.
+	tlsConfig *tls.Config
+	slackAPI  string
+	stdout    io.Writer
 }
 
 func defaultOptions() *options {
@@ -49,6 +57,8 @@ func defaultOptions() *options {
 		log:       slog.New(slog.DiscardHandler),
 		redactor:  exec.NewRedactor(),
 		now:       time.Now,
+		slackAPI:  DefaultSlackAPI,
+		stdout:    os.Stdout,
 	}
 }
 
@@ -138,6 +148,31 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
+// WithLedger makes the Notifier skip a channel that already delivered a
+// message's event (by DeliveryID) and record each delivery, so that a run
+// that retries after some channels failed sends only to those. Without it,
+// the caller's own dedupe decides whether to send again, to all channels.
+func WithLedger(l Ledger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return configErrorf("notify: WithLedger: nil ledger")
+		}
+		o.ledger = l
+		return nil
+	}
+}
+
+// Ledger remembers which channel delivered which event. The pipeline keeps
+// it in its state store, beside the branch's other records, so that it
+// survives the run; a channel's Name identifies it there.
+type Ledger interface {
+	// Delivered reports whether channel already delivered the event with
+	// this delivery id.
+	Delivered(ctx context.Context, channel, delivery string) (bool, error)
+	// Record notes that channel delivered it.
+	Record(ctx context.Context, channel, delivery string) error
+}
+
 // Notifier sends each message to all its channels. It is itself a Channel,
 // so notifiers nest.
 type Notifier struct {
@@ -145,6 +180,7 @@ type Notifier struct {
 	log      *slog.Logger
 	redactor *exec.Redactor
 	now      func() time.Time
+	ledger   Ledger
 }
 
 var _ Channel = (*Notifier)(nil)
@@ -161,7 +197,7 @@ func NewNotifier(channels []Channel, opts ...Option) (*Notifier, error) {
 			return nil, configErrorf("notify: channel %d is nil", i)
 		}
 	}
-	return &Notifier{channels: channels, log: o.log, redactor: o.redactor, now: o.now}, nil
+	return &Notifier{channels: channels, log: o.log, redactor: o.redactor, now: o.now, ledger: o.ledger}, nil
 }
 
 // Name returns the names of the channels, for logs.
@@ -180,26 +216,63 @@ func (n *Notifier) Channels() []Channel { return append([]Channel(nil), n.channe
 // that a slow receiver's retries do not delay the others. It returns the
 // joined errors of every channel that failed, in channel order: one
 // receiver's failure never hides another's, and never stops the others.
+// With a Ledger, a channel that already delivered m's event is skipped.
 func (n *Notifier) Send(ctx context.Context, m Message) error {
 	m = n.prepare(m)
+	delivery := DeliveryID(m)
 	errs := make([]error, len(n.channels))
 	var wg sync.WaitGroup
 	for i, ch := range n.channels {
+		log := n.log.With("channel", ch.Name(), "event", m.Event, "branch", m.Branch, "delivery", delivery)
 		if f, ok := ch.(eventFilter); ok && !f.Accepts(m.Event) {
-			n.log.Debug("notify: channel skips event", "channel", ch.Name(), "event", m.Event, "branch", m.Branch)
+			log.Debug("notify: channel skips event")
 			continue
 		}
 		wg.Go(func() {
-			if err := ch.Send(ctx, m); err != nil {
-				errs[i] = fmt.Errorf("notify %s for branch %s: %w", m.Event, m.Branch, err)
-				n.log.Error("notify: delivery failed", "channel", ch.Name(), "event", m.Event, "branch", m.Branch, "err", errs[i])
+			if n.delivered(ctx, log, ch, delivery) {
+				log.Info("notify: already delivered by an earlier run; not sent again")
 				return
 			}
-			n.log.Info("notify: delivered", "channel", ch.Name(), "event", m.Event, "branch", m.Branch)
+			err := ch.Send(ctx, m)
+			if err == nil || errors.Is(err, ErrPartial) {
+				n.record(ctx, log, ch, delivery)
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("notify %s for branch %s: %w", m.Event, m.Branch, err)
+				log.Error("notify: delivery failed", "err", errs[i])
+				return
+			}
+			log.Info("notify: delivered")
 		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// delivered asks the ledger whether ch already delivered the event. A
+// ledger that cannot answer means sending: a duplicate is better than a
+// message lost.
+func (n *Notifier) delivered(ctx context.Context, log *slog.Logger, ch Channel, delivery string) bool {
+	if n.ledger == nil {
+		return false
+	}
+	done, err := n.ledger.Delivered(ctx, ch.Name(), delivery)
+	if err != nil {
+		log.Warn("notify: cannot read the delivery ledger; sending", "err", err)
+		return false
+	}
+	return done
+}
+
+// record notes a delivery. Failing to costs a possible duplicate on a rerun,
+// not a message, so it is logged rather than failing the delivery.
+func (n *Notifier) record(ctx context.Context, log *slog.Logger, ch Channel, delivery string) {
+	if n.ledger == nil {
+		return
+	}
+	if err := n.ledger.Record(ctx, ch.Name(), delivery); err != nil {
+		log.Warn("notify: cannot record the delivery; a rerun may send it again", "err", err)
+	}
 }
 
 // prepare returns the message as channels see it: stamped, in UTC, with a
@@ -216,6 +289,16 @@ func (n *Notifier) prepare(m Message) Message {
 	m.Title = r.String(oneLine(m.Title))
 	m.Text = r.String(m.Text)
 	m.Status = r.String(m.Status)
+	m.Reason = r.String(m.Reason)
+	m.LogURL = r.String(m.LogURL)
+	if m.NewFailures != nil {
+		fs := make([]Failure, len(m.NewFailures))
+		for i, f := range m.NewFailures {
+			f.Message = r.String(f.Message)
+			fs[i] = f
+		}
+		m.NewFailures = fs
+	}
 	if m.Sync != nil {
 		s := *m.Sync
 		s.Resolution, s.Message = r.String(s.Resolution), r.String(s.Message)
@@ -239,6 +322,11 @@ func (n *Notifier) prepare(m Message) Message {
 			atts[i] = a
 		}
 		m.Attachments = atts
+	}
+	if m.ID == "" {
+		// Set once here so that every channel, and the file channel's
+		// record, carry the same id.
+		m.ID = DeliveryID(m)
 	}
 	return m
 }

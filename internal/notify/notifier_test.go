@@ -128,6 +128,9 @@ func TestNotifierPreparesMessage(t *testing.T) {
 	m.Title = "push failed:\nauth tok-12345"
 	m.Sync.Resolution = "git push https://x:tok-12345@example.com/fork.git"
 	m.Attachments = []Attachment{{Name: "push.log", ContentType: "text/plain", Data: []byte("token tok-12345\n")}}
+	m.Reason = "push as tok-12345 refused"
+	m.LogURL = "https://logs.example.com/test.log?token=tok-12345"
+	m.NewFailures = []Failure{{Test: "t", Message: "login tok-12345 failed"}}
 	if err := n.Send(background(t), m); err != nil {
 		t.Fatal(err)
 	}
@@ -150,6 +153,12 @@ func TestNotifierPreparesMessage(t *testing.T) {
 	}
 	if strings.Contains(got.Sync.Resolution, "tok-12345") || strings.Contains(string(got.Attachments[0].Data), "tok-12345") {
 		t.Errorf("secret reached the file: %+v", got)
+	}
+	if strings.Contains(got.Reason+got.LogURL+got.NewFailures[0].Message, "tok-12345") {
+		t.Errorf("secret reached the reason, log URL or failure: %+v", got)
+	}
+	if got.ID == "" || DeliveryID(got) != got.ID {
+		t.Errorf("ID %q: want the delivery id set once for every channel", got.ID)
 	}
 	if !got.Time.Equal(clock) {
 		t.Errorf("time %s, want %s", got.Time, clock)
@@ -183,5 +192,80 @@ func TestValidEventFilter(t *testing.T) {
 		if got := ValidEventFilter(p); got != want {
 			t.Errorf("ValidEventFilter(%q) = %v, want %v", p, got, want)
 		}
+	}
+}
+
+// TestNotifierLedgerSendsOnlyToChannelsThatFailed: after a run where one
+// receiver failed, the rerun sends to that one only, with the same
+// delivery id.
+func TestNotifierLedgerSendsOnlyToChannelsThatFailed(t *testing.T) {
+	var healthy atomic.Bool
+	flaky := newReceiver(t, func(n int, w http.ResponseWriter) {
+		if !healthy.Load() {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	good := newReceiver(t, nil)
+	ledger := &memLedger{}
+	n, err := New([]Spec{{Type: TypeWebhook, URLEnv: "FLAKY"}, {Type: TypeWebhook, URLEnv: "GOOD"}},
+		env(map[string]string{"FLAKY": flaky.URL + "/flaky", "GOOD": good.URL + "/good"}), append(fast(2), WithLedger(ledger))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := failedMessage(testLog(100))
+	if err := n.Send(background(t), m); err == nil {
+		t.Fatal("first run: want the flaky receiver's failure")
+	}
+	healthy.Store(true)
+	m.Time = m.Time.Add(time.Hour) // the rerun, an hour later
+	if err := n.Send(background(t), m); err != nil {
+		t.Fatalf("rerun: %v", err)
+	}
+	if got := len(good.requests()); got != 1 {
+		t.Errorf("the receiver that had it got %d requests, want 1", got)
+	}
+	fr := flaky.requests()
+	if len(fr) != 3 {
+		t.Fatalf("the failing receiver got %d requests, want 2 failed and 1 delivered", len(fr))
+	}
+	id := good.requests()[0].header.Get(HeaderDelivery)
+	for _, r := range fr {
+		if r.header.Get(HeaderDelivery) != id {
+			t.Errorf("delivery ids %q and %q for the same event", r.header.Get(HeaderDelivery), id)
+		}
+	}
+	if err := n.Send(background(t), m); err != nil || len(flaky.requests()) != 3 || len(good.requests()) != 1 {
+		t.Errorf("a third run sent again (%v)", err)
+	}
+}
+
+func TestDeliveryID(t *testing.T) {
+	m := failedMessage(testLog(100))
+	later := m
+	later.Time = m.Time.Add(24 * time.Hour)
+	later.Attachments = []Attachment{{Name: "test.log", Data: []byte("another run's log")}}
+	if DeliveryID(m) != DeliveryID(later) {
+		t.Error("the same event at another time, with another log, has another id")
+	}
+	other := m
+	other.ID = "release-1.34/test.failed/fedcba"
+	if DeliveryID(other) == DeliveryID(m) {
+		t.Error("two events share an id")
+	}
+	id := DeliveryID(m)
+	if !uuidRE.MatchString(id) || id[14] != '8' {
+		t.Errorf("id %q is not a version 8 UUID", id)
+	}
+	if given := (Message{ID: id}); DeliveryID(given) != id {
+		t.Error("a UUID given as ID is not kept")
+	}
+	noID := m
+	noID.ID = ""
+	noIDLater := later
+	noIDLater.ID = ""
+	if DeliveryID(noID) != DeliveryID(noIDLater) || DeliveryID(noID) == DeliveryID(m) {
+		t.Error("an id derived from content is not stable, or equals the one from ID")
 	}
 }

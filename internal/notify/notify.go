@@ -1,7 +1,8 @@
 // Package notify delivers one typed message, built once by the pipeline, to
-// many channels: a folder of JSON files, signed webhooks, Slack. Every stage
-// speaks the same Message so that a receiver written for one event can read
-// all of them, and so that adding a channel never touches a stage.
+// many channels: a folder of JSON files, signed webhooks, Slack, email and
+// GitHub's job summary. Every stage speaks the same Message so that a
+// receiver written for one event can read all of them, and so that adding a
+// channel never touches a stage.
 package notify
 
 import (
@@ -81,10 +82,41 @@ type Message struct {
 	Text string `json:"text"`
 	// Status is the stage status from the report ("conflict", "failed", ...).
 	Status string `json:"status,omitempty"`
-	// Pushed says whether an image reached the registry under stable tags.
+	// ID names the event, the same on every run that would announce it
+	// again, so that every channel gives it one stable delivery id (see
+	// DeliveryID): the publish stage sets "<branch>/<event>/<fork commit>",
+	// for example. Empty: the Notifier derives it from the message's
+	// content without its time and attachments. An event that can happen
+	// again with the same content (the same sync error after a recovery)
+	// must name its occurrence, or receivers drop it as a duplicate.
+	ID string `json:"id,omitempty"`
+
+	// ForkCommit and UpstreamCommit are the full hashes the message is
+	// about: the fork branch's commit that was built and tested, and the
+	// upstream commit merged into it.
+	ForkCommit     string `json:"forkCommit,omitempty"`
+	UpstreamCommit string `json:"upstreamCommit,omitempty"`
+	// Counts are the test outcomes, when tests ran.
+	Counts *Counts `json:"counts,omitempty"`
+	// NewFailures are the tests that failed in this run and passed before,
+	// each with the commits suspected of breaking it. Channels show the
+	// first ones and say how many more there are.
+	NewFailures []Failure `json:"newFailures,omitempty"`
+
+	// Pushed says whether the image was published: its tested digest got
+	// its stable tags in the registry.
 	Pushed bool `json:"pushed"`
+	// Reason says why nothing was published, when Pushed is false and
+	// publishing was in question ("2 new failures", "tests errored").
+	Reason string `json:"reason,omitempty"`
 	// Image is the image as ref@digest, when there is one.
 	Image string `json:"image,omitempty"`
+	// Tags are the tags the digest got (v1.37.2-12_0123abcd, release-1.37),
+	// names only: Image's repository is theirs.
+	Tags []string `json:"tags,omitempty"`
+	// LogURL links to the test log for people, for channels that cannot
+	// carry the log itself or when it is over their size limit.
+	LogURL string `json:"logURL,omitempty"`
 
 	// The stage outcomes, as in the JSON report, for receivers that want
 	// structure rather than text.
@@ -107,6 +139,41 @@ type Attachment struct {
 	Data        []byte `json:"data"`
 }
 
+// Counts are a test run's outcomes. Flaky tests failed and then passed on a
+// retry; they count in Passed too, as the report counts them.
+type Counts struct {
+	Passed  int `json:"passed"`
+	Failed  int `json:"failed"`
+	Flaky   int `json:"flaky"`
+	Skipped int `json:"skipped"`
+}
+
+// Failure is a test that newly fails, with its suspect range: the commits
+// between the last run where it passed and this one.
+type Failure struct {
+	// Test is the spec's full name.
+	Test string `json:"test"`
+	// Message is the start of the failure message, one line.
+	Message string `json:"message,omitempty"`
+	// Suspects are the commits of the range, newest first.
+	Suspects []Commit `json:"suspects,omitempty"`
+}
+
+// Commit is one commit of a suspect range.
+type Commit struct {
+	Hash    string `json:"hash"`
+	Subject string `json:"subject"`
+	// Side is SideUpstream or SideCarry.
+	Side string `json:"side"`
+}
+
+// Sides of a suspect commit: it came from upstream, or it is one of the
+// fork's own carried patches, which is usually where to look first.
+const (
+	SideUpstream = "upstream"
+	SideCarry    = "carry"
+)
+
 // Channel delivers messages to one destination. Send must be safe for
 // concurrent use, and its error must start with the channel's Name so that
 // a joined error from several channels says which one failed.
@@ -122,12 +189,18 @@ type Channel interface {
 // Sentinel errors, wrapped by the errors that New and the channels return so
 // that callers can use errors.Is.
 var (
-	// ErrUnsupported: a channel type that is planned but not built yet.
+	// ErrUnsupported: a channel type that is planned but not built yet. Every
+	// type of Spec is built now; the sentinel stays for callers that test it.
 	ErrUnsupported = errors.New("not supported yet")
 	// ErrConfig: a channel spec or option is invalid.
 	ErrConfig = errors.New("invalid notify configuration")
 	// ErrDelivery: a channel gave up delivering a message.
 	ErrDelivery = errors.New("delivery failed")
+	// ErrPartial: a channel delivered the message but not all of it (the
+	// log upload after a Slack post failed). It wraps ErrDelivery, so it is
+	// reported like any failure, but the message must not be sent again:
+	// a Ledger records it as delivered.
+	ErrPartial = fmt.Errorf("%w: message delivered without its attachments", ErrDelivery)
 )
 
 // configError is an ErrConfig whose message is only its own text, so that

@@ -1,10 +1,13 @@
 package notify
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -88,4 +91,48 @@ func background(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// failedMessage is a message as the publish stage sends it for a candidate
+// whose tests failed, with the test log attached.
+func failedMessage(log []byte) Message {
+	return Message{
+		Event:  EventTestFailed,
+		ID:     "release-1.34/test.failed/0123abcd4567ef0123abcd4567ef0123abcd45",
+		Branch: "release-1.34",
+		Title:  "hyperfork: release-1.34 at 0123abcd4567 has 2 new test failures; not published",
+		Text:   "The candidate was not promoted.\nRerun: go tool mage release\n",
+		Status: report.TestFailed,
+
+		ForkCommit:     "0123abcd4567ef0123abcd4567ef0123abcd45",
+		UpstreamCommit: "89abcdef0123456789abcdef0123456789abcdef",
+		Counts:         &Counts{Passed: 410, Failed: 2, Flaky: 1, Skipped: 37},
+		NewFailures: []Failure{
+			{
+				Test:    "[sig-network] Services should serve endpoints on same port and different protocols",
+				Message: "timed out waiting for the condition",
+				Suspects: []Commit{
+					{Hash: "1111111111111111111111111111111111111111", Subject: "kube-proxy: reorder <nft> rules & chains", Side: SideUpstream},
+					{Hash: "2222222222222222222222222222222222222222", Subject: "carry: our iptables patch", Side: SideCarry},
+				},
+			},
+			{Test: "[sig-apps] Deployment should run the lifecycle of a Deployment", Message: "expected 3 replicas, got 2"},
+		},
+		Reason: "2 new failures",
+		Image:  "registry.example.com/team/hyperkube@sha256:" + strings.Repeat("ab", 32),
+		LogURL: "https://logs.example.com/release-1.34/20250102T060000Z/test.log",
+		Attachments: []Attachment{
+			{Name: "test.log", ContentType: "text/plain", Data: log},
+		},
+		Time: time.Date(2025, 1, 2, 6, 0, 0, 0, time.UTC),
+	}
+}
+
+// testLog returns n bytes of a plausible, compressible test log.
+func testLog(n int) []byte {
+	var b bytes.Buffer
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, "I0102 06:%02d:%02d.%06d   %d e2e.go:%d] STEP: spec %d of 460 [sig-network] Services should work\n", i/60%60, i%60, i*7919%1000000, 4000+i%97, 100+i%900, i%460)
+	}
+	return b.Bytes()[:n]
 }

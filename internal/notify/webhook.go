@@ -11,8 +11,9 @@ import (
 // Webhook is a channel that POSTs each message as JSON (the Message itself)
 // to a URL. With a secret, the X-Hyperfork-Signature-256 header carries the
 // HMAC-SHA256 of the exact body, as GitHub signs its webhooks; every
-// request also carries X-Hyperfork-Event and X-Hyperfork-Delivery, an id that
-// stays the same across the retries of one message.
+// request also carries X-Hyperfork-Event and X-Hyperfork-Delivery, the
+// event's stable id (DeliveryID): the same across the retries of one message
+// and across runs that announce the same event, so a receiver drops repeats.
 //
 // 5xx, 408, 429 and network errors are retried with exponential backoff (a
 // Retry-After header is honoured, up to MaxRetryAfter); any other answer is
@@ -47,7 +48,7 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return fmt.Errorf("%s: encode %s message: %w", w.Name(), m.Event, err)
 	}
-	return w.p.post(ctx, m.Event, body)
+	return w.p.post(ctx, m, body)
 }
 
 // slackTextLimit keeps a message under Slack's 40,000-character limit for
@@ -55,9 +56,11 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 const slackTextLimit = 38000
 
 // Slack is a channel that posts to a Slack incoming webhook: {"text": ...}
-// with the title in bold and the body in a code block, since conflict
-// resolutions are commands that must survive copy and paste. Attachments are
-// listed by name only; incoming webhooks cannot carry files. Retries are
+// with the title in bold, the facts (commits, counts, image, tags, log
+// link) and new failures as lines, and the body in a code block, since
+// conflict resolutions are commands that must survive copy and paste.
+// Attachments are listed by name only; incoming webhooks cannot carry
+// files (SlackBot can). Retries are
 // those of Webhook. Slack does not verify signatures, so there is no secret;
 // the URL is the secret, and errors show only its host.
 type Slack struct {
@@ -90,7 +93,7 @@ func (s *Slack) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return fmt.Errorf("%s: encode %s message: %w", s.Name(), m.Event, err)
 	}
-	return s.p.post(ctx, m.Event, body)
+	return s.p.post(ctx, m, body)
 }
 
 // slackEscaper escapes the three characters Slack's mrkdwn reserves, so that
@@ -100,13 +103,29 @@ var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 // SlackText returns the text the Slack channel posts for m.
 func SlackText(m Message) string {
 	var b strings.Builder
-	title := m.Title
-	if title == "" {
-		title = m.Event + " on " + m.Branch
+	v := newView(m)
+	fmt.Fprintf(&b, "*%s*", slackEscaper.Replace(v.Title))
+	for _, f := range v.Facts {
+		if f.Label == "Branch" {
+			continue // the title names it
+		}
+		val := slackEscaper.Replace(f.Value)
+		if f.Code {
+			val = slackCode(f.Value)
+		}
+		fmt.Fprintf(&b, "\n%s: %s", f.Label, val)
 	}
-	fmt.Fprintf(&b, "*%s*", slackEscaper.Replace(title))
-	if m.Image != "" {
-		fmt.Fprintf(&b, "\nImage: `%s`", slackEscaper.Replace(m.Image))
+	if len(v.Failures) > 0 {
+		fmt.Fprintf(&b, "\nNew failures (%d):", v.FailureCount())
+		for _, f := range v.Failures {
+			fmt.Fprintf(&b, "\n• %s", slackCode(f.Test))
+			for _, c := range f.Suspects {
+				fmt.Fprintf(&b, "\n      %s %s: %s", slackCode(shortHash(c.Hash)), c.Side, slackEscaper.Replace(oneLine(c.Subject)))
+			}
+		}
+		if v.MoreFailures > 0 {
+			fmt.Fprintf(&b, "\nand %d more", v.MoreFailures)
+		}
 	}
 	if text := strings.TrimRight(m.Text, "\n"); text != "" {
 		if len(text) > slackTextLimit {
