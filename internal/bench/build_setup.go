@@ -200,6 +200,7 @@ build:
   builderImage: %q
   platforms: [%s]
   targets: [%s]
+  testTargets: []
   ldflags: [%q]
   images: [images/project.yaml]
 publish:

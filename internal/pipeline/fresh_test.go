@@ -34,7 +34,7 @@ branches:
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"HYPERFORK_CONFIG": path, "UP_TOKEN": token, "FORK_TOKEN": token}
+	env := map[string]string{"HYPERFORK_CONFIG": path, "UP_TOKEN": token, "FORK_TOKEN": token, "HYPERFORK_HTML": filepath.Join(home, "report.html")}
 	for _, target := range []string{"plan", "sync", "status", "report"} {
 		var out bytes.Buffer
 		code, err := pipeline.Main(context.Background(), target, pipeline.Env{

@@ -137,6 +137,7 @@ func (w *world) run(target string, extraEnv ...string) (int, *report.Report, str
 	}
 	env["HYPERFORK_CONFIG"] = w.config()
 	env["HYPERFORK_REPORT"] = filepath.Join(w.dir, "report.json")
+	env["HYPERFORK_HTML"] = filepath.Join(w.dir, "report.html")
 	for _, kv := range extraEnv {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hyperfork/hyperfork/internal/conformance/history"
 	"github.com/hyperfork/hyperfork/internal/report"
 	"github.com/hyperfork/hyperfork/internal/store"
+	"github.com/hyperfork/hyperfork/internal/testreport"
 )
 
 // workTargets are the targets whose reports say what was done; status,
@@ -41,6 +43,9 @@ func (r *Runner) lastReport(ctx context.Context) (*report.Report, string, error)
 // runReport prints the last run's report, one line per branch and stage,
 // and where its JSON is.
 func (r *Runner) runReport(ctx context.Context) (*report.Report, error) {
+	if err := r.writeHTML(ctx); err != nil {
+		return nil, err
+	}
 	last, path, err := r.lastReport(ctx)
 	if err != nil {
 		return nil, err
@@ -170,5 +175,50 @@ func (r *Runner) pruneBuildLogs(ctx context.Context, configured map[string]bool)
 			fmt.Fprintf(r.out, "removed old build log %s\n", r.artifactLocation(o.Key))
 		}
 	}
+	return nil
+}
+
+// writeHTML writes the test-history report of the selected branches to
+// Options.HTMLPath: one static file that opens offline.
+func (r *Runner) writeHTML(ctx context.Context) error {
+	branches, err := r.branches()
+	if err != nil {
+		return err
+	}
+	in := testreport.Input{Title: "hyperfork test history", Generated: r.opts.Now().UTC()}
+	for _, b := range branches {
+		h, err := history.Load(ctx, r.state, b.Name, 100)
+		if err != nil {
+			return err
+		}
+		st, err := store.LoadBranch(ctx, r.state, b.Name)
+		if err != nil {
+			return err
+		}
+		in.Branches = append(in.Branches, testreport.Branch{History: h, Logs: st.Test.RunLogs})
+	}
+	path := r.opts.HTMLPath
+	if path == "" {
+		path = "hyperfork-report.html"
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write the test report %s: %w", path, err)
+	}
+	defer os.Remove(f.Name())
+	err = testreport.Write(f, in)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("write the test report %s: %w", path, err)
+	}
+	fmt.Fprintf(r.out, "test history report: %s\n", path)
 	return nil
 }

@@ -34,6 +34,10 @@ func OptionsFromEnv(getenv func(string) string) Options {
 	o.ReportPath = getenv("HYPERFORK_REPORT")
 	o.Force = getenv("HYPERFORK_FORCE") == "1" || strings.EqualFold(getenv("HYPERFORK_FORCE"), "true")
 	o.BuildKitHost = getenv("BUILDKIT_HOST")
+	o.HTMLPath = getenv("HYPERFORK_HTML")
+	if o.HTMLPath == "" {
+		o.HTMLPath = "hyperfork-report.html"
+	}
 	o.Getenv = getenv
 	return o
 }

@@ -35,6 +35,9 @@ type Options struct {
 	Force bool
 	// BuildKitHost overrides build.buildkit (BUILDKIT_HOST).
 	BuildKitHost string
+	// HTMLPath is where report writes the test-history report
+	// (HYPERFORK_HTML; relative to the working directory).
+	HTMLPath string
 	// ModuleDir is hyperfork's own module, where `go tool buildkitd` runs.
 	ModuleDir string
 	// Getenv reads secrets named by *Env fields; nil means os.Getenv.
@@ -105,9 +108,11 @@ func New(ctx context.Context, cfg *config.Pipeline, opts Options) (*Runner, erro
 	red := exec.NewRedactor(cfg.Secrets(opts.Getenv)...)
 	var specs []notify.Spec
 	for _, n := range cfg.Notify {
-		specs = append(specs, notify.Spec{Type: n.Type, Dir: n.Dir, URLEnv: n.URLEnv, SecretEnv: n.SecretEnv, Events: n.Events})
+		specs = append(specs, notify.Spec{Type: n.Type, Dir: n.Dir, URLEnv: n.URLEnv, SecretEnv: n.SecretEnv, Events: n.Events,
+			TokenEnv: n.TokenEnv, Channel: n.Channel, SMTP: n.SMTP, From: n.From, To: n.To,
+			UsernameEnv: n.UsernameEnv, PasswordEnv: n.PasswordEnv, MaxAttachment: n.MaxAttachmentBytes()})
 	}
-	nt, err := notify.New(specs, opts.Getenv, notify.WithRedactor(red), notify.WithLogger(opts.Logger))
+	nt, err := notify.New(specs, opts.Getenv, notify.WithRedactor(red), notify.WithLogger(opts.Logger), notify.WithStdout(opts.Out))
 	if err != nil {
 		return nil, fmt.Errorf("notify: %w", err)
 	}

@@ -110,13 +110,24 @@ func (r *Runner) runTest(ctx context.Context, f *flow, d decision) {
 		r.readHistory(ctx, f, v, t)
 	}
 	t.Log = r.keepTestLogs(ctx, f, base, v.status)
-	if err := r.pruneTestLogs(ctx, f); err != nil {
+	kept, err := r.pruneTestLogs(ctx, f)
+	if err != nil {
 		r.log.Warn("prune test logs", "branch", f.branch.Name, "err", err)
 	}
 	if v.status != report.TestError || v.record {
 		serr := r.record(ctx, f.branch.Name, stageTest, d.key, v.status, func(st *store.BranchState) {
+			logs := map[string]string{}
+			for id, loc := range st.Test.RunLogs {
+				if kept[loc] {
+					logs[id] = loc
+				}
+			}
+			if t.Log != "" {
+				logs[r.runID] = t.Log
+			}
 			st.Test = store.TestState{Status: t.Status, Candidate: f.cand.Primary, Commit: f.cand.Commit, Passed: t.Passed,
-				Failed: t.Failed, Skipped: t.Skipped, Log: t.Log, New: t.New, Flaky: t.Flaky, Infra: t.Infra, Time: r.opts.Now().UTC()}
+				Failed: t.Failed, Skipped: t.Skipped, Log: t.Log, New: t.New, Flaky: t.Flaky, Infra: t.Infra, Time: r.opts.Now().UTC(),
+				RunLogs: logs}
 		})
 		if serr != nil {
 			fail(report.ExitFailed, serr)
@@ -412,12 +423,18 @@ func (r *Runner) keepTestLogs(ctx context.Context, f *flow, base, result string)
 }
 
 // pruneTestLogs keeps the logs.keep newest test runs per branch, by the
-// time the store recorded, never the current candidate's.
-func (r *Runner) pruneTestLogs(ctx context.Context, f *flow) error {
+// time the store recorded, never the current candidate's. It returns the
+// locations of the test logs kept (nil when the listing failed: then
+// nothing was deleted).
+func (r *Runner) pruneTestLogs(ctx context.Context, f *flow) (map[string]bool, error) {
 	prefix := "test/" + safeName(f.branch.Name) + "/"
 	objs, err := r.logs.List(ctx, prefix)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	kept := map[string]bool{}
+	for _, o := range objs {
+		kept[r.artifactLocation(o.Key)] = true
 	}
 	runs := map[string][]store.Object{}
 	newest := map[string]int64{}
@@ -437,9 +454,10 @@ func (r *Runner) pruneTestLogs(ctx context.Context, f *flow) error {
 		}
 		for _, o := range runs[run] {
 			if err := r.logs.Delete(ctx, o.Key); err != nil {
-				return err
+				return kept, err
 			}
+			delete(kept, r.artifactLocation(o.Key))
 		}
 	}
-	return nil
+	return kept, nil
 }

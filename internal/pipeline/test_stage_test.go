@@ -82,6 +82,14 @@ func TestReleaseTestsTheCandidate(t *testing.T) {
 		t.Errorf("no log for the failed run: %v", err)
 	}
 
+	// report writes the test history as one HTML file with both runs.
+	if code, _, out := w.run("report"); code != 0 {
+		t.Fatalf("report: exit %d\n%s", code, out)
+	}
+	if html, err := os.ReadFile(filepath.Join(w.dir, "report.html")); err != nil || !strings.Contains(string(html), "beta works") {
+		t.Errorf("the HTML report lacks the failing test (%v)", err)
+	}
+
 	mode("flake")
 	code, rep, out = w.run("release", "HYPERFORK_BRANCHES=master", "HYPERFORK_FORCE=1")
 	m = w.branch(rep, "master")

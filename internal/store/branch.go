@@ -95,4 +95,7 @@ type TestState struct {
 	Flaky     []string  `json:"flaky,omitempty"`
 	Infra     []string  `json:"infra,omitempty"`
 	Time      time.Time `json:"time,omitempty"`
+	// RunLogs maps a test run's ID (as in the test history) to where its
+	// log is, for the runs whose logs are kept.
+	RunLogs map[string]string `json:"runLogs,omitempty"`
 }
