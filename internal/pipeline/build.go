@@ -412,6 +412,21 @@ func (b *builder) compileAll(ctx context.Context, spec build.Spec, outDir string
 		}
 		groups[addr] = append(groups[addr], p)
 	}
+	// The test binaries are built by one daemon only: the one that builds
+	// test.platform, else the default one. Each daemon owns the folders of
+	// what it builds, and a second owner of the test platform's folder
+	// would take the other's binaries for stale ones.
+	testAddr := ""
+	if _, ok := groups[""]; !ok && len(order) > 0 {
+		testAddr = order[0]
+	}
+	for _, addr := range order {
+		for _, p := range groups[addr] {
+			if spec.TestPlatform != "" && build.PlatformDir(p) == build.PlatformDir(spec.TestPlatform) {
+				testAddr = addr
+			}
+		}
+	}
 	all := &build.Result{Binaries: map[string][]string{}}
 	for _, addr := range order {
 		compile, err := b.connect(ctx, addr)
@@ -420,6 +435,9 @@ func (b *builder) compileAll(ctx context.Context, spec build.Spec, outDir string
 		}
 		sub := spec
 		sub.Platforms = groups[addr]
+		if addr != testAddr {
+			sub.TestTargets, sub.TestCommands = nil, nil
+		}
 		res, err := compile(ctx, sub, outDir, progress...)
 		if err != nil {
 			return nil, err
