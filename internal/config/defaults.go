@@ -2,9 +2,12 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -107,6 +110,12 @@ func (p *Pipeline) applyDefaults(d *doc) {
 			p.State.WorkDir = p.State.Store
 		}
 	}
+	if !d.has("publish.maxDeletes") {
+		p.Publish.MaxDeletes = 20
+	}
+	if p.Publish.KeepCandidates == "" {
+		p.Publish.KeepCandidates = "14d"
+	}
 	if !d.has("state.lease") {
 		p.State.Lease = DefaultLease
 	}
@@ -125,4 +134,22 @@ func (p *Pipeline) applyDefaults(d *doc) {
 			p.Logs.Store = path.Join(p.State.Store, "logs")
 		}
 	}
+}
+
+// KeepCandidatesFor is publish.keepCandidates as a duration.
+func (p Publish) KeepCandidatesFor() time.Duration {
+	d, _ := parseDays(p.KeepCandidates)
+	return d
+}
+
+// parseDays reads a Go duration or a whole number of days ("14d").
+func parseDays(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }

@@ -135,11 +135,15 @@ type Test struct {
 
 // Publish configures where images go.
 type Publish struct {
-	Registry    string `yaml:"registry"`    // the repository images go to; empty: an OCI layout in the state folder
-	Insecure    bool   `yaml:"insecure"`    // plain HTTP; a loopback registry always gets it
-	Keep        int    `yaml:"keep"`        // stable images kept per branch, at least 1
-	UsernameEnv string `yaml:"usernameEnv"` // names the variable holding the registry user
-	PasswordEnv string `yaml:"passwordEnv"` // names the variable holding the registry password or token
+	Registry   string `yaml:"registry"`   // the repository images go to; empty: an OCI layout in the state folder
+	Insecure   bool   `yaml:"insecure"`   // plain HTTP; a loopback registry always gets it
+	Keep       int    `yaml:"keep"`       // stable images kept per branch, at least 1
+	MaxDeletes int    `yaml:"maxDeletes"` // retention deletes at most this many per run; default 20
+	// KeepCandidates is how long candidate tags (tested or not) are kept,
+	// by their created annotation: a Go duration, or days such as 14d.
+	KeepCandidates string `yaml:"keepCandidates"`
+	UsernameEnv    string `yaml:"usernameEnv"` // names the variable holding the registry user
+	PasswordEnv    string `yaml:"passwordEnv"` // names the variable holding the registry password or token
 }
 
 // Logs configures where test logs are kept.

@@ -109,6 +109,12 @@ func (p *Pipeline) validateBase(d *doc, check func(path, msg string)) {
 			d.at("state.s3.endpoint", "state.s3.endpoint holds credentials or a query string: remove them; credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or web identity")
 		}
 	}
+	if p.Publish.MaxDeletes < 0 {
+		d.at("publish.maxDeletes", "publish.maxDeletes is %d: write 0 (delete nothing) or more", p.Publish.MaxDeletes)
+	}
+	if v, err := parseDays(p.Publish.KeepCandidates); err != nil || v <= 0 {
+		d.at("publish.keepCandidates", "publish.keepCandidates %q is not a duration: write e.g. 14d or 72h", p.Publish.KeepCandidates)
+	}
 	if p.State.Lease < time.Second {
 		d.at("state.lease", "state.lease is %s: write 1s or more, e.g. 2m (how long a lock outlives a run that died)", p.State.Lease)
 	}

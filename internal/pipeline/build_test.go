@@ -150,10 +150,23 @@ func TestBuildPushesReproducibleCandidate(t *testing.T) {
 	if err != nil || len(entries) != 1 {
 		t.Fatalf("registry holds %d images (%v)", len(entries), err)
 	}
+	// Its tests passed, so the publish stage gave the candidate's digest
+	// its stable tags: the version and the branch, nothing else.
+	if p := w.branch(rep, "master").Publish; p == nil || p.Status != report.PublishPublished {
+		t.Fatalf("publish: %+v", p)
+	}
+	stable := map[string]bool{registry.StableTag(wantVersion): true, registry.BranchTag("master"): true}
 	for _, tag := range entries[0].Tags {
-		if !registry.IsCandidateTag(tag) {
-			t.Fatalf("a build left the stable-looking tag %q", tag)
+		if registry.IsCandidateTag(tag) {
+			continue
 		}
+		if !stable[tag] {
+			t.Fatalf("unexpected tag %q on the published digest", tag)
+		}
+		delete(stable, tag)
+	}
+	if len(stable) > 0 {
+		t.Fatalf("the published digest lacks the tags %v: has %v", stable, entries[0].Tags)
 	}
 	ann := entries[0].Annotations
 	if ann[registry.AnnotationRevision] != head || ann[registry.AnnotationVersion] != wantVersion ||
@@ -337,8 +350,11 @@ func TestReleaseOnEmbeddedDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	entries, err := repo.List(context.Background(), "hyperkube")
-	if err != nil || len(entries) != 1 || len(entries[0].Tags) != 1 || !registry.IsCandidateTag(entries[0].Tags[0]) {
-		t.Fatalf("layout holds %+v (%v), want one candidate", entries, err)
+	if err != nil || len(entries) != 1 || len(entries[0].Tags) != 3 {
+		t.Fatalf("layout holds %+v (%v), want one image with its candidate, version and branch tags", entries, err)
+	}
+	if p := m.Publish; p == nil || p.Status != report.PublishPublished || len(p.Tags) != 2 {
+		t.Fatalf("publish into the local layout: %+v", p)
 	}
 	// The next run finds nothing new and reuses nothing but the state.
 	code, rep, out = w.run("release", "HYPERFORK_BRANCHES=master")

@@ -356,7 +356,7 @@ func TestPlanPredictsWithoutPushing(t *testing.T) {
 	for _, want := range []string{
 		"release-1.0: build run: the sync will make a new merge commit",
 		"release-1.0: test skip: no candidate to test",
-		"release-1.0: publish skip: the publish stage is not built yet",
+		"release-1.0: publish skip: no tested candidate",
 		"master: build run: ", "master: test skip: ", "master: publish skip: ",
 	} {
 		if !strings.Contains(out, want) {

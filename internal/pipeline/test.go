@@ -139,6 +139,8 @@ func (r *Runner) runTest(ctx context.Context, f *flow, d decision) {
 		f.result = &Result{Status: report.TestPassed, Candidate: f.cand.Primary}
 		r.printf("%s: test passed: %d passed, %d skipped, %d flaky (%s)\n", f.branch.Name, t.Passed, t.Skipped, len(t.Flaky), t.Log)
 	case report.TestFailed:
+		// The verdict goes on to publish, which announces it unpublished.
+		f.result = &Result{Status: report.TestFailed, Candidate: f.cand.Primary}
 		fail(report.ExitTests, v.err)
 	default:
 		fail(report.ExitFailed, v.err)

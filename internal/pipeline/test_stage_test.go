@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hyperfork/hyperfork/internal/notify"
 	"github.com/hyperfork/hyperfork/internal/report"
 	"github.com/hyperfork/hyperfork/internal/store"
 	"github.com/hyperfork/hyperfork/internal/testutil/s3test"
@@ -58,10 +59,30 @@ func TestReleaseTestsTheCandidate(t *testing.T) {
 		t.Fatalf("the test log %q does not show the candidate under test (%v)", m.Test.Log, err)
 	}
 
-	// Nothing new: every stage is skipped, the result handed on.
+	// It passed: published under its version and branch tags, announced once.
+	if m.Publish == nil || m.Publish.Status != report.PublishPublished || len(m.Publish.Tags) != 2 || m.Publish.Image != m.Build.Image {
+		t.Fatalf("publish after passing tests: %+v", m.Publish)
+	}
+	announced := func(event string) []notify.Message {
+		var out []notify.Message
+		for _, n := range w.notifications() {
+			if n.Event == event {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	if got := announced(notify.EventReleasePublished); len(got) != 1 || !got[0].Pushed || got[0].Image != m.Build.Image {
+		t.Fatalf("published announcements: %+v", got)
+	}
+
+	// Nothing new: every stage is skipped, the result handed on, nothing sent.
 	code, rep, out = w.run("release", "HYPERFORK_BRANCHES=master")
 	if m := w.branch(rep, "master"); code != 0 || m.Test.Status != report.TestPassed || !strings.Contains(m.Test.Reason, "was tested") {
 		t.Fatalf("no-op release: exit %d, test %+v\n%s", code, m.Test, out)
+	}
+	if got := announced(notify.EventReleasePublished); len(got) != 1 {
+		t.Fatalf("a no-op release announced again: %d messages", len(got))
 	}
 
 	mode("fail")
@@ -73,6 +94,14 @@ func TestReleaseTestsTheCandidate(t *testing.T) {
 	}
 	if !slices.Contains(m.Test.New, "[It] beta works") {
 		t.Errorf("the failure is not new: %+v", m.Test)
+	}
+	// Not published; the message says so, with the new failure and the log.
+	if m.Publish == nil || m.Publish.Status != report.PublishNotPublished {
+		t.Errorf("publish after a failing test: %+v", m.Publish)
+	}
+	if got := announced(notify.EventReleaseFailed); len(got) != 1 || got[0].Pushed || len(got[0].NewFailures) != 1 ||
+		got[0].NewFailures[0].Test != "[It] beta works" || len(got[0].Attachments) != 1 {
+		t.Errorf("failed announcement: %+v", got)
 	}
 	// The suspect range: the upstream commit merged since the last pass.
 	if len(m.Test.Suspects) != 1 || len(m.Test.Suspects[0].Upstream) != 1 || m.Test.Suspects[0].Upstream[0].Subject != "upstream: beta change" {

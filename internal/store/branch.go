@@ -11,6 +11,8 @@ type BranchState struct {
 	Build BuildState `json:"build"`
 	// Test is the last test run's summary.
 	Test TestState `json:"test"`
+	// Publish is the last publish.
+	Publish PublishState `json:"publish"`
 	// Stages records, per stage after sync, the key of the inputs it last
 	// processed: the one answer to "run or skip?" for release, plan and the
 	// single-stage targets.
@@ -98,4 +100,12 @@ type TestState struct {
 	// RunLogs maps a test run's ID (as in the test history) to where its
 	// log is, for the runs whose logs are kept.
 	RunLogs map[string]string `json:"runLogs,omitempty"`
+}
+
+// PublishState is the last publish of a branch.
+type PublishState struct {
+	Status string   `json:"status,omitempty"`
+	Image  string   `json:"image,omitempty"`
+	Tags   []string `json:"tags,omitempty"`
+	Commit string   `json:"commit,omitempty"`
 }

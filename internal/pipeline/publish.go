@@ -1,0 +1,184 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hyperfork/hyperfork/internal/notify"
+	"github.com/hyperfork/hyperfork/internal/registry"
+	"github.com/hyperfork/hyperfork/internal/report"
+	"github.com/hyperfork/hyperfork/internal/store"
+)
+
+// publishKey is the publish stage's input: the tested digest, its test
+// verdict and the publish config.
+func (r *Runner) publishKey(c *Candidate, res *Result) string {
+	p := r.cfg.Publish
+	return hashKey("publish/v1", res.Candidate, res.Status, c.Images, p.Registry, p.Keep, p.MaxDeletes, p.KeepCandidates)
+}
+
+// decidePublish runs for every test verdict not announced yet: a passed
+// candidate is promoted; a failed one is announced as not published. A
+// candidate without a verdict is never published, whatever the flags.
+func (r *Runner) decidePublish(_ context.Context, f *flow, st store.BranchState) decision {
+	if f.cand == nil || f.result == nil {
+		return decision{why: "no tested candidate: nothing is published without a passed test"}
+	}
+	key := r.publishKey(f.cand, f.result)
+	if rec, ok := st.Stages[stagePublish]; ok && rec.Key == key {
+		return decision{key: key, why: fmt.Sprintf("candidate %s was %s already", short(f.cand.Commit), rec.Status)}
+	}
+	if f.result.Status != report.TestPassed {
+		return decision{run: true, key: key, why: fmt.Sprintf("candidate %s %s its tests: it is announced, not published", short(f.cand.Commit), f.result.Status)}
+	}
+	return decision{run: true, key: key, why: fmt.Sprintf("candidate %s passed its tests", short(f.cand.Commit))}
+}
+
+func (r *Runner) skipPublish(f *flow, st store.BranchState, d decision) {
+	p := &report.Publish{Status: report.PublishSkipped, Tags: []string{}, Deleted: []string{}, Kept: []string{}, Reason: d.why}
+	if rec, ok := st.Stages[stagePublish]; ok && d.key != "" && rec.Key == d.key {
+		p.Status, p.Image, p.Tags = rec.Status, st.Publish.Image, orEmpty(st.Publish.Tags)
+	}
+	f.rb.Publish = p
+}
+
+// runPublish promotes a passed candidate (every image together, after
+// checking it is complete), applies retention, and tells the administrator;
+// for a failed candidate it only tells.
+func (r *Runner) runPublish(ctx context.Context, f *flow, d decision) {
+	p := &report.Publish{Status: report.PublishNotPublished, Tags: []string{}, Deleted: []string{}, Kept: []string{}}
+	f.rb.Publish = p
+	fail := func(err error) {
+		p.Status, p.Reason = report.PublishError, r.redactor.String(err.Error())
+		f.rb.Error = joinErr(f.rb.Error, "publish: "+p.Reason)
+		f.rb.ExitCode = report.Combine(f.rb.ExitCode, report.ExitFailed)
+		r.printf("%s: publish error: %s\n", f.branch.Name, p.Reason)
+	}
+	if f.result.Status == report.TestPassed {
+		repo, err := r.builder.repository()
+		if err != nil {
+			fail(err)
+			return
+		}
+		promoted, err := repo.Promote(ctx, f.cand.Images, registry.PromotionTags(f.cand.Version, f.branch.Name))
+		if err != nil {
+			fail(fmt.Errorf("promote %s: %w", short(f.cand.Commit), err))
+			return
+		}
+		p.Status, p.Image, p.Tags = report.PublishPublished, f.cand.Primary, promoted.Tags
+		r.printf("%s: published %s as %s\n", f.branch.Name, f.cand.Primary, strings.Join(promoted.Tags, ", "))
+		if err := r.retain(ctx, repo, f.branch.Name, true, p); err != nil {
+			// The promotion stands; a retention fault deletes nothing and
+			// is retried by the next run or by prune.
+			p.Reason = r.redactor.String(err.Error())
+			f.rb.Error = joinErr(f.rb.Error, "retention: "+p.Reason)
+			f.rb.ExitCode = report.Combine(f.rb.ExitCode, report.ExitFailed)
+		}
+	} else {
+		p.Reason = fmt.Sprintf("tests %s: nothing published", f.result.Status)
+	}
+	if err := r.announce(ctx, f, p); err != nil {
+		// Not recorded: the next run announces again, under the same
+		// delivery id, so no channel shows it twice.
+		fail(err)
+		return
+	}
+	err := r.record(ctx, f.branch.Name, stagePublish, d.key, p.Status, func(st *store.BranchState) {
+		st.Publish = store.PublishState{Status: p.Status, Image: p.Image, Tags: p.Tags, Commit: f.cand.Commit}
+	})
+	if err != nil {
+		fail(err)
+	}
+}
+
+// retain applies the retention plan of branch's images: keep publish.keep
+// stable images by their created annotation, clean old candidates. The plan
+// is printed; with apply false nothing is deleted (prune's dry run).
+func (r *Runner) retain(ctx context.Context, repo *registry.Repository, branch string, apply bool, p *report.Publish) error {
+	var names []string
+	for _, img := range r.cfg.Images {
+		names = append(names, img.Name)
+	}
+	plan, err := repo.Plan(ctx, registry.RetentionPolicy{Branch: branch, Images: names, Keep: r.cfg.Publish.Keep,
+		MaxDeletes: r.cfg.Publish.MaxDeletes, KeepCandidates: r.cfg.Publish.KeepCandidatesFor(), Now: r.opts.Now()})
+	if err != nil {
+		return fmt.Errorf("retention plan for %s: %w (nothing was deleted)", branch, err)
+	}
+	r.printf("%s: retention plan:\n%s\n", branch, indent(plan.String()))
+	if p != nil {
+		p.Kept = orEmpty(plan.KeptTags())
+	}
+	if !apply {
+		return nil
+	}
+	if err := repo.Apply(ctx, plan); err != nil {
+		var ae *registry.ApplyError
+		if p != nil && errors.As(err, &ae) {
+			p.Deleted = orEmpty(ae.Done)
+		}
+		return fmt.Errorf("apply retention for %s: %w", branch, err)
+	}
+	if p != nil {
+		p.Deleted = orEmpty(plan.Deleted())
+	}
+	return nil
+}
+
+// announce sends the one message of this verdict: pass or fail, published
+// or not and why, the image with its tags, the counts, new failures with
+// their suspects, the log attached.
+func (r *Runner) announce(ctx context.Context, f *flow, p *report.Publish) error {
+	t := f.rb.Test
+	event := notify.EventReleasePublished
+	title := fmt.Sprintf("hyperfork: %s %s passed and is published as %s", f.branch.Name, f.cand.Version, strings.Join(p.Tags, ", "))
+	if p.Status != report.PublishPublished {
+		event = notify.EventReleaseFailed
+		title = fmt.Sprintf("hyperfork: %s %s was not published: %s", f.branch.Name, f.cand.Version, p.Reason)
+	}
+	m := notify.Message{Event: event, Branch: f.branch.Name, Title: title, Status: p.Status,
+		ID: f.branch.Name + "/" + event + "/" + f.cand.Commit, ForkCommit: f.cand.Commit,
+		Pushed: p.Status == report.PublishPublished, Reason: p.Reason, Image: f.cand.Primary, Tags: p.Tags,
+		Build: f.rb.Build, Test: t, Publish: p}
+	if f.head != nil {
+		m.UpstreamCommit = f.head.Upstream
+	}
+	if t != nil {
+		m.Counts = &notify.Counts{Passed: t.Passed, Failed: t.Failed, Flaky: len(t.Flaky), Skipped: t.Skipped}
+		m.LogURL = t.Log
+		for _, s := range t.Suspects {
+			for _, name := range s.Tests {
+				nf := notify.Failure{Test: name}
+				for _, c := range s.Upstream {
+					nf.Suspects = append(nf.Suspects, notify.Commit{Hash: c.Hash, Subject: c.Subject, Side: notify.SideUpstream})
+				}
+				for _, c := range s.Carries {
+					nf.Suspects = append(nf.Suspects, notify.Commit{Hash: c.Hash, Subject: c.Subject, Side: notify.SideCarry})
+				}
+				m.NewFailures = append(m.NewFailures, nf)
+			}
+		}
+		if data, err := os.ReadFile(t.Log); err == nil {
+			m.Attachments = append(m.Attachments, notify.Attachment{Name: filepath.Base(t.Log), ContentType: "text/plain", Data: data})
+		}
+	}
+	m.Text = fmt.Sprintf("%s\n\nimage: %s\ntests: %s\nlog: %s\n", title, f.cand.Primary, testLine(t), m.LogURL)
+	return r.notifier.Send(ctx, m)
+}
+
+func testLine(t *report.Test) string {
+	if t == nil {
+		return "-"
+	}
+	s := fmt.Sprintf("%s, %d passed, %d failed, %d skipped", t.Status, t.Passed, t.Failed, t.Skipped)
+	if len(t.New) > 0 {
+		s += "; new failures: " + strings.Join(t.New, ", ")
+	}
+	if len(t.Flaky) > 0 {
+		s += "; flaky: " + strings.Join(t.Flaky, ", ")
+	}
+	return s
+}
