@@ -144,6 +144,29 @@ func (r *Runner) runPrune(ctx context.Context, rep *report.Report) {
 	if err := r.pruneBuildLogs(ctx, configured); err != nil {
 		rep.Error, rep.ExitCode = err.Error(), report.ExitFailed
 	}
+	// Image retention, per branch: a dry run unless HYPERFORK_APPLY=1.
+	if len(r.cfg.Images) == 0 {
+		return
+	}
+	repo, err := r.builder.repository()
+	if err != nil {
+		rep.Error, rep.ExitCode = joinErr(rep.Error, err.Error()), report.ExitFailed
+		return
+	}
+	branches, _ := r.branches()
+	for _, b := range branches {
+		rb := rep.Branch(b.Name)
+		rb.Publish = &report.Publish{Status: report.PublishSkipped, Tags: []string{}, Deleted: []string{}, Kept: []string{}}
+		if !r.opts.Apply {
+			rb.Publish.Reason = "dry run: set HYPERFORK_APPLY=1 to delete what the plan says"
+		}
+		if err := r.retain(ctx, repo, b.Name, r.opts.Apply, rb.Publish); err != nil {
+			rb.Error, rb.ExitCode = r.redactor.String(err.Error()), report.ExitFailed
+		}
+	}
+	if !r.opts.Apply {
+		fmt.Fprintln(r.out, "retention: dry run; set HYPERFORK_APPLY=1 to apply the plans above")
+	}
 }
 
 // pruneBuildLogs keeps the logs.keep newest build logs per configured branch

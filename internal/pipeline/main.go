@@ -34,6 +34,7 @@ func OptionsFromEnv(getenv func(string) string) Options {
 	o.ReportPath = getenv("HYPERFORK_REPORT")
 	o.Force = getenv("HYPERFORK_FORCE") == "1" || strings.EqualFold(getenv("HYPERFORK_FORCE"), "true")
 	o.BuildKitHost = getenv("BUILDKIT_HOST")
+	o.Apply = getenv("HYPERFORK_APPLY") == "1"
 	o.HTMLPath = getenv("HYPERFORK_HTML")
 	if o.HTMLPath == "" {
 		o.HTMLPath = "hyperfork-report.html"
@@ -102,6 +103,9 @@ func stagesOf(target string) []config.Stage {
 		return []config.Stage{config.StagePublish}
 	case "release", "plan":
 		return config.Stages()
+	case "prune":
+		// Retention needs the image names the build stage makes.
+		return []config.Stage{config.StageBuild, config.StagePublish}
 	}
 	return nil
 }

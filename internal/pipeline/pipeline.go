@@ -35,6 +35,9 @@ type Options struct {
 	Force bool
 	// BuildKitHost overrides build.buildkit (BUILDKIT_HOST).
 	BuildKitHost string
+	// Apply makes prune delete what its retention plan says
+	// (HYPERFORK_APPLY=1); otherwise it prints the plan only.
+	Apply bool
 	// HTMLPath is where report writes the test-history report
 	// (HYPERFORK_HTML; relative to the working directory).
 	HTMLPath string
