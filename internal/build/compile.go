@@ -70,7 +70,7 @@ func Compile(ctx context.Context, c *client.Client, spec Spec, outDir string, pr
 	if err != nil {
 		return nil, err
 	}
-	src, err := fsutil.NewFS(spec.SourceDir)
+	src, err := newSourceFS(spec.SourceDir)
 	if err != nil {
 		return nil, fmt.Errorf("compile: source %s: %w", spec.SourceDir, err)
 	}
