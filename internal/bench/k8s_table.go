@@ -35,7 +35,11 @@ func printK8s(w io.Writer, r *K8sResult) {
 	tw.Flush()
 	fmt.Fprintf(w, "\n  hyperfork's steps (from its log; compile's parts are BuildKit's steps, platforms in parallel):\n")
 	for _, t := range r.Timings {
-		fmt.Fprintf(w, "  %s: %s\n", t.Name, stepSummary(t.Steps))
+		summary := stepSummary(t.Steps)
+		if summary == "" {
+			summary = "nothing to build: the fork head was built with this config"
+		}
+		fmt.Fprintf(w, "  %s: %s\n", t.Name, summary)
 	}
 	fmt.Fprintf(w, "\n  same digest for the forced rebuild: %s; binaries byte-identical to the host's go build: %s\n", yesNo(r.SameDigest), yesNo(r.Identical))
 	fmt.Fprintf(w, "  hyperfork: pipeline.Main(\"build\") in this process, as `go tool mage build` runs it: fetch of the fork into its mirror,\n")

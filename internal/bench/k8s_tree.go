@@ -52,7 +52,7 @@ type k8sTree struct {
 	// Files is the number of files in the tree, vendor/ included.
 	Files int
 	// Made is how long making it took; 0 when it was in the cache.
-	Made time.Duration
+	Made time.Duration `json:"-"`
 }
 
 // k8sTreeMaker makes the tree with the host's Go.
@@ -82,8 +82,13 @@ func (k8sTreeMaker) run(ctx context.Context, dir string, env []string, name stri
 // interrupted run never leaves a half tree that passes for a whole one.
 func (m k8sTreeMaker) ensure(ctx context.Context, cacheDir, version string) (*k8sTree, error) {
 	dir := filepath.Join(cacheDir, "kubernetes-"+version)
+	info := dir + ".json"
 	if _, err := m.run(ctx, dir, gitEnv(), "git", "rev-parse", "--verify", "--quiet", "refs/tags/"+version+"^{commit}"); err == nil {
 		t := &k8sTree{Dir: dir, Version: version}
+		if b, err := os.ReadFile(info); err == nil && json.Unmarshal(b, t) == nil && t.Files > 0 {
+			t.Dir, t.Version, t.Made = dir, version, 0
+			return t, nil
+		}
 		return t, t.describe()
 	}
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
@@ -94,6 +99,9 @@ func (m k8sTreeMaker) ensure(ctx context.Context, cacheDir, version string) (*k8
 		return nil, fmt.Errorf("k8s tree cache: %w", err)
 	}
 	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp makes it 0700
+		return nil, fmt.Errorf("k8s tree cache: %w", err)
+	}
 	start := time.Now()
 	t, err := m.make(ctx, tmp, version)
 	if err != nil {
@@ -106,6 +114,10 @@ func (m k8sTreeMaker) ensure(ctx context.Context, cacheDir, version string) (*k8
 		return nil, fmt.Errorf("k8s tree cache: %w", err)
 	}
 	t.Dir, t.Made = dir, time.Since(start)
+	// What the tree cannot tell by itself later: which modules were dropped.
+	if b, err := json.Marshal(t); err == nil {
+		os.WriteFile(info, b, 0o644)
+	}
 	return t, nil
 }
 
