@@ -116,7 +116,7 @@ type ReleaseRow struct {
 	Last *report.Report
 	// Verified is true when every round's report was a no-op of every
 	// branch (sync and build up-to-date with the expected heads, test and
-	// publish skipped, exit code 0) and every ls-remote listed the
+	// publish handed on from the warm-up, exit code 0) and every ls-remote listed the
 	// expected heads.
 	Verified bool
 }

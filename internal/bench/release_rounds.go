@@ -321,7 +321,7 @@ func (rw *releaseWorld) checkBuilt(rep *report.Report) error {
 
 // checkNoop checks that a release did nothing: exit code 0 and, for every
 // branch, sync and build up to date at the heads the world was made with,
-// test and publish skipped, no error.
+// test passed and publish published, handed on from the warm-up, no error.
 func (rw *releaseWorld) checkNoop(rep *report.Report) error {
 	return rw.checkReport(rep, report.BuildUpToDate)
 }
@@ -346,8 +346,10 @@ func (rw *releaseWorld) checkReport(rep *report.Report, build string) error {
 			return fmt.Errorf("branch %s: test %s, want passed", b.Name, jsonOf(b.Test))
 		case build == report.BuildUpToDate && !strings.Contains(b.Test.Reason, "was tested"):
 			return fmt.Errorf("branch %s: test %s, want the candidate's earlier pass handed on", b.Name, jsonOf(b.Test))
-		case b.Publish == nil || b.Publish.Status != report.PublishSkipped:
-			return fmt.Errorf("branch %s: publish %s, want skipped", b.Name, jsonOf(b.Publish))
+		case b.Publish == nil || b.Publish.Status != report.PublishPublished:
+			return fmt.Errorf("branch %s: publish %s, want published", b.Name, jsonOf(b.Publish))
+		case build == report.BuildUpToDate && !strings.Contains(b.Publish.Reason, "already"):
+			return fmt.Errorf("branch %s: publish %s, want the earlier publish handed on", b.Name, jsonOf(b.Publish))
 		}
 	}
 	return nil

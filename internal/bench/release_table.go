@@ -48,7 +48,7 @@ func printRelease(w io.Writer, r *ReleaseResult) {
 	fmt.Fprintf(w, "  rounds: in every round each row runs both sides once, hyperfork first in odd rounds, git first in even ones.\n")
 	fmt.Fprintf(w, "    Per branch = median / %d branches; the target (< %s per branch, issue 11) is a goal, never asserted.\n", n, secs(ReleaseTarget))
 	fmt.Fprintf(w, "  results verified in every round: exit code 0, and for every branch sync up-to-date and build up-to-date at the heads set\n")
-	fmt.Fprintf(w, "    up, test and publish skipped; every ls-remote lists those heads; no fork branch moved. buildkitd is stopped after the\n")
+	fmt.Fprintf(w, "    up, test and publish handed on from the warm-up; every ls-remote lists those heads; no fork branch moved. buildkitd is stopped after the\n")
 	fmt.Fprintf(w, "    warm-up while BUILDKIT_HOST still names it, so a no-op that contacted BuildKit would fail.\n")
 	fmt.Fprintf(w, "  S3: versitygw (posix backend, loopback), the SDK pointed at it by AWS_* variables; state.workDir is a local folder.\n\n")
 

@@ -123,7 +123,7 @@ func checkNoopReport(t *testing.T, row string, rep *report.Report, branches []st
 	}
 	for _, b := range rep.Branches {
 		if b.Sync == nil || b.Sync.Status != report.SyncUpToDate || b.Build == nil || b.Build.Status != report.BuildUpToDate ||
-			b.Test == nil || b.Test.Status != report.TestPassed || !strings.Contains(b.Test.Reason, "was tested") || b.Publish == nil || b.Publish.Status != report.PublishSkipped {
+			b.Test == nil || b.Test.Status != report.TestPassed || !strings.Contains(b.Test.Reason, "was tested") || b.Publish == nil || b.Publish.Status != report.PublishPublished || !strings.Contains(b.Publish.Reason, "already") {
 			t.Errorf("row %q, branch %s: sync %s, build %s, test %s, publish %s: not a no-op", row, b.Name, jsonOf(b.Sync), jsonOf(b.Build), jsonOf(b.Test), jsonOf(b.Publish))
 		}
 	}

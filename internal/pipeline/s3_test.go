@@ -144,7 +144,10 @@ func TestKilledHolderLeaseExpires(t *testing.T) {
 	if code != report.ExitLocked || !strings.Contains(w.branch(rep, "master").Error, "expires") {
 		t.Fatalf("right after the kill: exit %d, want 5 with the lease's expiry\n%s", code, out)
 	}
-	time.Sleep(time.Until(killed.Add(5 * time.Second)))
+	// The lease (3s) plus a second of slack for the one-second resolution
+	// of LastModified, plus up to a second of the server's Date, plus
+	// margin for a loaded machine.
+	time.Sleep(time.Until(killed.Add(7 * time.Second)))
 	code, rep, out = w.run("sync")
 	if code != 0 || w.branch(rep, "master").Sync.Status != report.SyncMerged {
 		t.Fatalf("after the lease expired: exit %d\n%s", code, out)
@@ -205,7 +208,7 @@ func TestS3DownDuringRun(t *testing.T) {
 	if err != nil || json.Unmarshal(b, &prev) != nil || prev.Sync.Status != report.SyncCreated && prev.Sync.Status != report.SyncUpToDate {
 		t.Fatalf("the previous state is not intact: %v %s", err, b)
 	}
-	time.Sleep(time.Until(stopped.Add(5 * time.Second)))
+	time.Sleep(time.Until(stopped.Add(7 * time.Second))) // the lease, as above
 	code, rep, out := w.run("sync")
 	if code != 0 || w.branch(rep, "master").Sync.Status != report.SyncUpToDate {
 		t.Fatalf("after S3 is back: exit %d\n%s", code, out)
