@@ -180,8 +180,12 @@ func (r *Runner) runFlow(ctx context.Context, f *flow, names []string) {
 		}
 		if name != stageBuild && f.cand == nil && names[0] == name {
 			// A single-stage target starts from the candidate the build
-			// stage recorded.
+			// stage recorded, and publish from the verdict the test stage
+			// recorded for exactly that candidate and test config.
 			f.cand = candidateOf(st)
+			if rec, ok := st.Stages[stageTest]; ok && f.cand != nil && rec.Key == r.testKey(f.cand) && name == stagePublish {
+				f.result = &Result{Status: rec.Status, Candidate: f.cand.Primary}
+			}
 		}
 		d := s.decide(ctx, f, st)
 		if !d.run {

@@ -76,6 +76,12 @@ func TestReleaseTestsTheCandidate(t *testing.T) {
 		t.Fatalf("published announcements: %+v", got)
 	}
 
+	// publish alone finds the recorded verdict of exactly this candidate.
+	if code, rep, out := w.run("publish", "HYPERFORK_BRANCHES=master"); code != 0 ||
+		w.branch(rep, "master").Publish.Status != report.PublishPublished || !strings.Contains(w.branch(rep, "master").Publish.Reason, "already") {
+		t.Fatalf("publish target after release: exit %d\n%s", code, out)
+	}
+
 	// Nothing new: every stage is skipped, the result handed on, nothing sent.
 	code, rep, out = w.run("release", "HYPERFORK_BRANCHES=master")
 	if m := w.branch(rep, "master"); code != 0 || m.Test.Status != report.TestPassed || !strings.Contains(m.Test.Reason, "was tested") {
