@@ -39,8 +39,9 @@ type K8sOptions struct {
 	// Platforms to compile for, os/arch each. Default
 	// DefaultBuildPlatforms.
 	Platforms []string
-	// Runs is how often the no-op measurement repeats; the median is
-	// reported. Default 3.
+	// Runs is how often the no-op, the one-line change (each a new
+	// commit) and the forced rebuild repeat; the median is reported.
+	// Default 3.
 	Runs int
 	// GoProxy is where the tree's modules come from. Default: the go
 	// command's GOPROXY.
@@ -122,11 +123,15 @@ func (o K8sOptions) withDefaults() (K8sOptions, error) {
 	return o, errors.Join(errs...)
 }
 
-// K8sTiming is one scenario of the k8s benchmark.
+// K8sTiming is one scenario of the k8s benchmark; Ours and Plain are the
+// medians of the rounds.
 type K8sTiming struct {
 	Timing
-	// Steps are hyperfork's steps in this scenario, from its log.
+	// Steps are hyperfork's steps in this scenario's last round, from its
+	// log.
 	Steps []Step
+	// OursRuns and PlainRuns are each round's times.
+	OursRuns, PlainRuns Samples
 }
 
 // K8sResult is everything the k8s benchmark measured.
@@ -144,7 +149,7 @@ type K8sResult struct {
 	// host work tree; PushBuilder to make and push the Go builder image;
 	// StartDaemon to start the fresh buildkitd.
 	Setup, PushBuilder, StartDaemon time.Duration
-	// Versions are the versions hyperfork stamped, in scenario order.
+	// Versions are the versions hyperfork stamped, in the order built.
 	Versions []string
 	// Timings are the scenarios in the order they ran.
 	Timings []K8sTiming

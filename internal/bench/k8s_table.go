@@ -27,13 +27,14 @@ func printK8s(w io.Writer, r *K8sResult) {
 		secs(r.Setup), secs(r.PushBuilder), secs(r.StartDaemon))
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tHYPERFORK\tGO BUILD ON HOST\tRATIO\tTARGET\tRESULTS")
+	fmt.Fprintln(tw, "SCENARIO\tROUNDS\tHYPERFORK\t(MIN–MAX)\tGO BUILD ON HOST\t(MIN–MAX)\tRATIO OF MEDIANS\tTARGET\tRESULTS")
 	for _, t := range r.Timings {
 		plain, ratio, checked := t.cells()
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, secs(t.Ours), plain, ratio, t.Target, checked)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, len(t.OursRuns), secs(t.Ours), t.OursRuns.Spread(),
+			plain, t.PlainRuns.Spread(), ratio, t.Target, checked)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\n  hyperfork's steps (from its log; compile's parts are BuildKit's steps, platforms in parallel):\n")
+	fmt.Fprintf(w, "\n  hyperfork's steps in the last round (from its log; compile's parts are BuildKit's steps, platforms in parallel):\n")
 	for _, t := range r.Timings {
 		summary := stepSummary(t.Steps)
 		if summary == "" {
@@ -47,5 +48,7 @@ func printK8s(w io.Writer, r *K8sResult) {
 	fmt.Fprintf(w, "  go build on host: the Go installation the builder image was made from, in a work tree of the fork, hyperfork's flags\n")
 	fmt.Fprintf(w, "    (-trimpath -buildvcs=false -mod=vendor, the same -ldflags, -s -w), the tree's go.work, no network; one `go build` per\n")
 	fmt.Fprintf(w, "    platform in parallel on one GOCACHE, into output folders that keep the previous binaries.\n")
-	fmt.Fprintf(w, "  Ratio = hyperfork / go build; targets are goals, never asserted.\n")
+	fmt.Fprintf(w, "  rounds: the no-op alternates which side goes first; each one-line round is a new commit (hyperfork, then the host,\n")
+	fmt.Fprintf(w, "    which stamps the version hyperfork reported); %s sets how many.\n", EnvK8sRuns)
+	fmt.Fprintf(w, "  Ratio = median hyperfork / median go build; targets are goals, never asserted.\n")
 }
