@@ -1,11 +1,9 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -20,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/hyperfork/hyperfork/internal/testutil/gotool"
 )
 
 // s3Server is a versitygw process serving a folder over S3 on loopback,
@@ -40,20 +40,14 @@ type s3Server struct {
 // free loopback port with its data under root. It returns once the server
 // answers HTTP.
 func startS3Server(ctx context.Context, moduleDir, root string, log *slog.Logger) (*s3Server, error) {
-	var stderr bytes.Buffer
-	tool := exec.CommandContext(ctx, "go", "tool", "-n", "versitygw")
-	tool.Dir, tool.Stderr = moduleDir, &stderr
-	out, err := tool.Output()
+	bin, err := gotool.Path(moduleDir, "versitygw", "github.com/versity/versitygw/cmd/versitygw")
 	if err != nil {
-		return nil, fmt.Errorf("`go tool -n versitygw` in %s: %w: %s; check that go.mod pins github.com/versity/versitygw/cmd/versitygw as a tool", moduleDir, err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("versitygw: %w", err)
 	}
-	bin := strings.TrimSpace(string(out))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := gotool.FreeAddr()
 	if err != nil {
-		return nil, fmt.Errorf("versitygw: no free loopback port: %w", err)
+		return nil, fmt.Errorf("versitygw: %w", err)
 	}
-	addr := l.Addr().String()
-	l.Close()
 	s := &s3Server{
 		endpoint: "http://" + addr, accessKey: "hyperfork-bench", secretKey: "hyperfork-bench-secret", region: "us-east-1",
 		dir: filepath.Join(root, "data"), logPath: filepath.Join(root, "versitygw.log"), exited: make(chan struct{}),

@@ -1,18 +1,15 @@
 package ocitest
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/hyperfork/hyperfork/internal/testutil/gotool"
 	"github.com/hyperfork/hyperfork/internal/testutil/prereq"
 )
 
@@ -126,45 +123,18 @@ func tail(path string) string {
 // freeAddr picks a free loopback port.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := gotool.FreeAddr()
 	if err != nil {
-		t.Fatalf("ocitest: no free loopback port: %v", err)
+		t.Fatalf("ocitest: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
-
-// The binary is built once per test process: `go tool -n` builds it into the
-// build cache the first time, which takes minutes on two cores.
-var (
-	distOnce sync.Once
-	distPath string
-	distErr  error
-)
 
 func distributionBinary(t testing.TB) string {
 	t.Helper()
-	distOnce.Do(func() {
-		if _, err := exec.LookPath("go"); err != nil {
-			distErr = fmt.Errorf("go is not on PATH: %w", err)
-			return
-		}
-		var stderr bytes.Buffer
-		cmd := exec.Command("go", "tool", "-n", "registry")
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			distErr = fmt.Errorf("`go tool -n registry` failed (check that go.mod pins github.com/distribution/distribution/v3/cmd/registry as a tool): %v: %s",
-				err, strings.TrimSpace(stderr.String()))
-			return
-		}
-		distPath = strings.TrimSpace(string(out))
-		if _, err := os.Stat(distPath); err != nil {
-			distErr = fmt.Errorf("distribution registry binary %s: %w", distPath, err)
-		}
-	})
-	if distErr != nil {
-		prereq.Missing(t, "ocitest: %v", distErr)
+	path, err := gotool.Path("", "registry", "github.com/distribution/distribution/v3/cmd/registry")
+	if err != nil {
+		prereq.Missing(t, "ocitest: %v", err)
 	}
-	return distPath
+	return path
 }

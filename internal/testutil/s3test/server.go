@@ -9,10 +9,7 @@
 package s3test
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/hyperfork/hyperfork/internal/testutil/gotool"
 	"github.com/hyperfork/hyperfork/internal/testutil/prereq"
 )
 
@@ -193,47 +191,21 @@ func (s *Server) logTail() string {
 	return string(b)
 }
 
-// freeAddr picks a free loopback port. The port is closed again before
-// versitygw binds it; on a test machine nothing else takes it meanwhile.
+// freeAddr picks a free loopback port.
 func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	t.Helper()
+	addr, err := gotool.FreeAddr()
 	if err != nil {
-		t.Fatalf("s3test: no free loopback port: %v", err)
+		t.Fatalf("s3test: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
-
-// The binary is built once per test process: `go tool -n` builds it into
-// the build cache the first time, which takes a minute on two cores.
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
 
 func binary(t testing.TB) string {
 	t.Helper()
-	binOnce.Do(func() {
-		if _, err := exec.LookPath("go"); err != nil {
-			binErr = fmt.Errorf("go is not on PATH: %w", err)
-			return
-		}
-		var stderr bytes.Buffer
-		cmd := exec.Command("go", "tool", "-n", "versitygw")
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			binErr = fmt.Errorf("`go tool -n versitygw` failed (check that go.mod pins github.com/versity/versitygw/cmd/versitygw as a tool): %v: %s", err, strings.TrimSpace(stderr.String()))
-			return
-		}
-		binPath = strings.TrimSpace(string(out))
-		if _, err := os.Stat(binPath); err != nil {
-			binErr = fmt.Errorf("versitygw binary %s: %w", binPath, err)
-		}
-	})
-	if binErr != nil {
-		prereq.Missing(t, "s3test: %v", binErr)
+	path, err := gotool.Path("", "versitygw", "github.com/versity/versitygw/cmd/versitygw")
+	if err != nil {
+		prereq.Missing(t, "s3test: %v", err)
 	}
-	return binPath
+	return path
 }
