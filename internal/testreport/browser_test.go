@@ -356,7 +356,8 @@ func TestReportInChromium(t *testing.T) {
 	screenshot(t, ctx, "testreport-master.png", true)
 
 	t.Run("tabs", func(t *testing.T) {
-		do(t, ctx, "click release-1.37's tab", chromedp.Click(chromedp.CSS(`nav.branches a[href="#branch-1"]`)))
+		do(t, ctx, "click release-1.37's tab", chromedp.Click(chromedp.CSS(`nav.branches a[href="#branch-1"]`)),
+			chromedp.WaitVisible(chromedp.CSS("#branch-1 table.matrix")))
 		shown := eval[[]bool](t, ctx, `["branch-0", "branch-1"].map(id => document.getElementById(id).getClientRects().length > 0)`)
 		if shown[0] || !shown[1] {
 			t.Errorf("after clicking release-1.37's tab, master shows %v and release-1.37 %v", shown[0], shown[1])

@@ -72,6 +72,11 @@
   runs.addEventListener("change", apply);
   q.form.addEventListener("submit", function (e) { e.preventDefault(); });
   window.addEventListener("hashchange", fromHash);
+  // hashchange fires after the click returns; show the tab at once so the
+  // page never shows the old tab under a new hash.
+  tabs.forEach(function (a) {
+    a.addEventListener("click", function () { select(a.getAttribute("href").slice(1)); });
+  });
 
   document.addEventListener("click", function (e) {
     var a = e.target.closest && e.target.closest("a.find");
