@@ -20,6 +20,13 @@ const (
 	DefaultLogsKeep     = 10
 	DefaultStateStore   = ".hyperfork"
 	DefaultLease        = 2 * time.Minute
+	// Runner kubetest2's defaults: the conformance specs, the parallel
+	// ones first, then the serial ones one at a time.
+	DefaultFocusRegex       = `\[Conformance\]`
+	DefaultSkipRegex        = `\[Serial\]`
+	DefaultSerialFocusRegex = `\[Serial\].*\[Conformance\]`
+	DefaultGinkgoParallel   = 4
+	DefaultNodeImage        = "hyperfork/kind-node"
 	// DefaultTestPlatform is where tests run when test.platform is left out.
 	DefaultTestPlatform = "linux/amd64"
 	// DefaultImage is the image definition used when build.images is left
@@ -125,6 +132,7 @@ func (p *Pipeline) applyDefaults(d *doc) {
 	if !d.has("test.parallel") {
 		p.Test.Parallel = 1
 	}
+	p.defaultKubetest2(d)
 	if p.Logs.Store == "" {
 		// The logs live beside the state unless told otherwise, in the same
 		// kind of store.
@@ -152,4 +160,27 @@ func parseDays(s string) (time.Duration, error) {
 		return time.Duration(days) * 24 * time.Hour, nil
 	}
 	return time.ParseDuration(s)
+}
+
+// defaultKubetest2 fills runner kubetest2's keys. Only for that runner, so
+// that validation can tell an exec config that wrote one of them.
+func (p *Pipeline) defaultKubetest2(d *doc) {
+	if p.Test.Runner != RunnerKubetest2 {
+		return
+	}
+	if !d.has("test.focusRegex") {
+		p.Test.FocusRegex = DefaultFocusRegex
+	}
+	if !d.has("test.skipRegex") {
+		p.Test.SkipRegex = DefaultSkipRegex
+	}
+	if !d.has("test.serialFocusRegex") {
+		p.Test.SerialFocusRegex = DefaultSerialFocusRegex
+	}
+	if !d.has("test.ginkgoParallel") {
+		p.Test.GinkgoParallel = DefaultGinkgoParallel
+	}
+	if p.Test.NodeImage == "" {
+		p.Test.NodeImage = DefaultNodeImage
+	}
 }

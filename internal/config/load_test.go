@@ -165,6 +165,10 @@ func TestLoadValid(t *testing.T) {
 			if p.Test.Platform != "linux/amd64" {
 				t.Errorf("test.platform = %q, want linux/amd64", p.Test.Platform)
 			}
+			if tt := p.Test; tt.FocusRegex != DefaultFocusRegex || tt.SkipRegex != DefaultSkipRegex || tt.GinkgoParallel != 4 ||
+				tt.SerialFocusRegex != DefaultSerialFocusRegex || tt.SerialSkipRegex != "" || tt.NodeImage != "hyperfork/kind-node" || tt.BaseImage != "" {
+				t.Errorf("kubetest2 defaults: %+v", tt)
+			}
 		}},
 		{"valid-full.yaml", func(t *testing.T, p *Pipeline) {
 			if len(p.Branches) != 3 || p.Branches[1].Upstream != "release-1.34" || p.Branches[1].Strategy != StrategyFFOnly ||
@@ -190,6 +194,11 @@ func TestLoadValid(t *testing.T) {
 			equal(t, "test binaries", p.Build.TestBinaries(), []string{"e2e.test", "ginkgo"})
 			if p.Test.Platform != "linux/arm64" {
 				t.Errorf("test.platform = %q", p.Test.Platform)
+			}
+			if tt := p.Test; tt.FocusRegex != `\[Conformance\]` || tt.SkipRegex != `\[Serial\]|\[Slow\]` || tt.GinkgoParallel != 8 ||
+				tt.SerialFocusRegex != "" || tt.SerialSkipRegex != "" || tt.NodeImage != "registry.example.com/team/kind-node" ||
+				tt.BaseImage != "registry.example.com/mirror/kindest/base:v20250214-acbabc1a" {
+				t.Errorf("kubetest2 keys: %+v", tt)
 			}
 			if p.Build.BuildKitByPlatform["linux/arm64"] == "" || p.Build.Env["GOFLAGS"] != "-trimpath" {
 				t.Errorf("build maps: %+v", p.Build)

@@ -131,6 +131,32 @@ type Test struct {
 	// platform of build.platforms, because kind runs the node image made
 	// from that platform's server tarball natively. Default linux/amd64.
 	Platform string `yaml:"platform"`
+
+	// The keys below are runner kubetest2's; runner exec refuses them.
+
+	// FocusRegex selects the specs of the parallel pass (ginkgo's
+	// --focus-regex). Default \[Conformance\].
+	FocusRegex string `yaml:"focusRegex"`
+	// SkipRegex leaves specs out of the parallel pass. Default \[Serial\];
+	// written empty: none.
+	SkipRegex string `yaml:"skipRegex"`
+	// GinkgoParallel is the parallel pass's number of ginkgo processes
+	// (kubetest2's --parallel). Default 4, sized for a 4-CPU CI runner.
+	GinkgoParallel int `yaml:"ginkgoParallel"`
+	// SerialFocusRegex selects the specs of the serial pass, run one at a
+	// time after the parallel one. Default \[Serial\].*\[Conformance\];
+	// written empty: no serial pass (then set minTests by hand, since the
+	// conformance count includes the serial specs).
+	SerialFocusRegex string `yaml:"serialFocusRegex"`
+	// SerialSkipRegex leaves specs out of the serial pass; default none.
+	SerialSkipRegex string `yaml:"serialSkipRegex"`
+	// BaseImage is kind build node-image's --base-image; default: the base
+	// image the installed kind release was made with, the safe choice.
+	BaseImage string `yaml:"baseImage"`
+	// NodeImage is the repository of the kind node image made from the
+	// candidate's server tarball, without tag: the tag is always the
+	// candidate's commit. Default hyperfork/kind-node.
+	NodeImage string `yaml:"nodeImage"`
 }
 
 // Publish configures where images go.

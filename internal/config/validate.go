@@ -13,6 +13,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/distribution/reference"
 )
 
 // Test runners.
@@ -151,6 +153,11 @@ func (p *Pipeline) validateTest(d *doc) {
 			d.at("test.command", "test.command is used only by runner exec: remove it, or write runner: exec")
 		}
 	case RunnerExec:
+		for _, key := range kubetest2Keys {
+			if d.has(key) {
+				d.at(key, "%s is used only by runner kubetest2: remove it, or write runner: kubetest2", key)
+			}
+		}
 		if len(p.Test.Command) == 0 {
 			path := "test.command"
 			if !d.has(path) {
@@ -166,6 +173,38 @@ func (p *Pipeline) validateTest(d *doc) {
 	}
 	if p.Test.Runner == RunnerKubetest2 {
 		p.validateKindPlatform(d)
+		p.validateKubetest2(d)
+	}
+}
+
+// kubetest2Keys are the test keys only runner kubetest2 reads.
+var kubetest2Keys = []string{"test.focusRegex", "test.skipRegex", "test.ginkgoParallel",
+	"test.serialFocusRegex", "test.serialSkipRegex", "test.baseImage", "test.nodeImage"}
+
+// validateKubetest2 checks runner kubetest2's regexes and images.
+func (p *Pipeline) validateKubetest2(d *doc) {
+	t := p.Test
+	if t.FocusRegex == "" {
+		d.at("test.focusRegex", `test.focusRegex is empty: that would run every e2e test there is, disruptive ones included; write e.g. '\[Conformance\]' (the default)`)
+	}
+	for key, re := range map[string]string{"test.focusRegex": t.FocusRegex, "test.skipRegex": t.SkipRegex,
+		"test.serialFocusRegex": t.SerialFocusRegex, "test.serialSkipRegex": t.SerialSkipRegex} {
+		if _, err := regexp.Compile(re); err != nil {
+			d.at(key, "%s %q is not a regular expression (RE2, as ginkgo reads it): %v", key, re, err)
+		}
+	}
+	if t.GinkgoParallel < 1 {
+		d.at("test.ginkgoParallel", "test.ginkgoParallel is %d: write 1 or more (ginkgo processes of the parallel pass)", t.GinkgoParallel)
+	}
+	if n := t.NodeImage; strings.Contains(n, "@") || strings.Contains(n[strings.LastIndex(n, "/")+1:], ":") {
+		d.at("test.nodeImage", "test.nodeImage %q has a tag or digest: write the repository only, e.g. hyperfork/kind-node (the tag is the candidate's commit)", n)
+	} else if _, err := reference.ParseNormalizedNamed(n); err != nil {
+		d.at("test.nodeImage", "test.nodeImage %q is not an image repository: write e.g. hyperfork/kind-node", n)
+	}
+	if b := t.BaseImage; b != "" {
+		if _, err := reference.ParseNormalizedNamed(b); err != nil {
+			d.at("test.baseImage", "test.baseImage %q is not an image reference: write e.g. kindest/base:v20250214-acbabc1a, or leave it out for the base of the installed kind", b)
+		}
 	}
 }
 

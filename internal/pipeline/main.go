@@ -36,6 +36,7 @@ func OptionsFromEnv(getenv func(string) string) Options {
 	o.BuildKitHost = getenv("BUILDKIT_HOST")
 	o.Apply = getenv("HYPERFORK_APPLY") == "1"
 	o.HTMLPath = getenv("HYPERFORK_HTML")
+	o.JUnitDir = getenv("HYPERFORK_JUNIT")
 	if o.HTMLPath == "" {
 		o.HTMLPath = "hyperfork-report.html"
 	}

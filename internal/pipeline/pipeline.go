@@ -41,6 +41,10 @@ type Options struct {
 	// HTMLPath is where report writes the test-history report
 	// (HYPERFORK_HTML; relative to the working directory).
 	HTMLPath string
+	// JUnitDir, when set, receives a copy of each test run's JUnit files,
+	// in one folder per branch, for a CI system's own test views
+	// (HYPERFORK_JUNIT; relative to the working directory).
+	JUnitDir string
 	// ModuleDir is hyperfork's own module, where `go tool buildkitd` runs.
 	ModuleDir string
 	// Getenv reads secrets named by *Env fields; nil means os.Getenv.

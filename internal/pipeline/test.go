@@ -26,7 +26,12 @@ import (
 // config.
 func (r *Runner) testKey(c *Candidate) string {
 	t := r.cfg.Test
-	return hashKey("test/v1", c.Primary, c.Images, t.Runner, t.Command, t.Timeout.String(), t.Retries, t.MinTests, t.Platform)
+	parts := []any{"test/v1", c.Primary, c.Images, t.Runner, t.Command, t.Timeout.String(), t.Retries, t.MinTests, t.Platform}
+	if t.Runner == config.RunnerKubetest2 {
+		// What the specs and the cluster are; exec's keys stay as they were.
+		parts = append(parts, t.FocusRegex, t.SkipRegex, t.GinkgoParallel, t.SerialFocusRegex, t.SerialSkipRegex, t.BaseImage, t.NodeImage)
+	}
+	return hashKey(parts...)
 }
 
 // decideTest runs the tests of a candidate not tested with this config.
@@ -94,6 +99,10 @@ func (r *Runner) runTest(ctx context.Context, f *flow, d decision) {
 	}
 	base := filepath.Join(r.work, "test", safeName(f.branch.Name), f.cand.Commit[:12]+"-"+r.runID)
 	out := r.runPasses(ctx, runner, c, base)
+	if err := r.exportJUnit(f.branch.Name, out); err != nil {
+		r.log.Warn("copy JUnit to HYPERFORK_JUNIT", "branch", f.branch.Name, "err", err)
+		r.printf("%s: test: could not copy JUnit to HYPERFORK_JUNIT: %v\n", f.branch.Name, err)
+	}
 	if stopped := interruption(ctx); stopped != nil {
 		// Stopped midway: no verdict, nothing recorded; the log is kept.
 		t.Log = r.keepTestLogs(ctx, f, base, "interrupted")
@@ -395,7 +404,11 @@ func (r *Runner) testRunner() (conformance.Runner, error) {
 	case config.RunnerExec:
 		return &conformance.Exec{Command: t.Command, Dir: r.cfg.Dir, Timeout: t.Timeout, Redactor: r.redactor, Logger: r.log}, nil
 	case config.RunnerKubetest2:
-		return &conformance.Kubetest2{Options: conformance.DefaultOptions(), Timeout: t.Timeout, Redactor: r.redactor, Logger: r.log}, nil
+		o := conformance.DefaultOptions()
+		o.FocusRegex, o.SkipRegex, o.Parallel = t.FocusRegex, t.SkipRegex, t.GinkgoParallel
+		o.SerialFocusRegex, o.SerialSkipRegex = t.SerialFocusRegex, t.SerialSkipRegex
+		o.BaseImage, o.NodeImage = t.BaseImage, t.NodeImage
+		return &conformance.Kubetest2{Options: o, Timeout: t.Timeout, Redactor: r.redactor, Logger: r.log}, nil
 	}
 	return nil, fmt.Errorf("test.runner %q is unknown", t.Runner)
 }
@@ -462,4 +475,53 @@ func (r *Runner) pruneTestLogs(ctx context.Context, f *flow) (map[string]bool, e
 		}
 	}
 	return kept, nil
+}
+
+// exportJUnit copies the run's JUnit files into HYPERFORK_JUNIT/<branch>/,
+// named after their pass (run-…, retry-1-…), replacing what an earlier run
+// left there: a CI system's test view then shows this run only.
+func (r *Runner) exportJUnit(branch string, p passes) error {
+	if r.opts.JUnitDir == "" {
+		return nil
+	}
+	dir := filepath.Join(r.opts.JUnitDir, safeName(branch))
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for i, run := range p.runs {
+		if run == nil {
+			continue
+		}
+		pass := "run"
+		if i > 0 {
+			pass = fmt.Sprintf("retry-%d", i)
+		}
+		for _, src := range run.JUnit {
+			if err := copyFile(src, filepath.Join(dir, pass+"-"+filepath.Base(src))); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// copyFile copies a regular file.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+	}
+	return out.Close()
 }

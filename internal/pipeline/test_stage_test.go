@@ -126,10 +126,25 @@ func TestReleaseTestsTheCandidate(t *testing.T) {
 	}
 
 	mode("flake")
-	code, rep, out = w.run("release", "HYPERFORK_BRANCHES=master", "HYPERFORK_FORCE=1")
+	junitDir := filepath.Join(w.dir, "ci-junit")
+	os.MkdirAll(filepath.Join(junitDir, "master"), 0o755)
+	os.WriteFile(filepath.Join(junitDir, "master", "run-stale.xml"), []byte("<testsuite/>"), 0o644)
+	code, rep, out = w.run("release", "HYPERFORK_BRANCHES=master", "HYPERFORK_FORCE=1", "HYPERFORK_JUNIT="+junitDir)
 	m = w.branch(rep, "master")
 	if code != 0 || m.Test.Status != report.TestPassed || !slices.Contains(m.Test.Flaky, "[It] beta works") {
 		t.Fatalf("release with a flake: exit %d, test %+v\n%s", code, m.Test, out)
+	}
+	// HYPERFORK_JUNIT holds this run's JUnit, the first pass and the
+	// retry, for a CI system's own test view; nothing an earlier run left.
+	copied, _ := filepath.Glob(filepath.Join(junitDir, "master", "*"))
+	for i := range copied {
+		copied[i] = filepath.Base(copied[i])
+	}
+	if want := []string{"retry-1-junit_01.xml", "run-junit_01.xml"}; !slices.Equal(copied, want) {
+		t.Errorf("HYPERFORK_JUNIT/master holds %q, want %q", copied, want)
+	}
+	if b, err := os.ReadFile(filepath.Join(junitDir, "master", "retry-1-junit_01.xml")); err != nil || !strings.Contains(string(b), "beta works") {
+		t.Errorf("the retry's JUnit copy lacks the retried spec (%v): %s", err, b)
 	}
 }
 
