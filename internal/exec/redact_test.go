@@ -168,3 +168,23 @@ func TestRedactorAddIsIdempotent(t *testing.T) {
 		t.Fatalf("adding the same secrets again grew the patterns from %d to %d", n, len(r.patterns))
 	}
 }
+
+// TestRedactorLinkKeepsPresignedQueries checks that a presigned link for
+// people keeps the signature it needs, and nothing else gets through.
+func TestRedactorLinkKeepsPresignedQueries(t *testing.T) {
+	sig := strings.Repeat("0a", 32)
+	presigned := "https://s3.example/bucket/test/log.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAEXAMPLE%2F20261203%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261203T070000Z&X-Amz-Expires=604800&X-Amz-SignedHeaders=host&X-Amz-Signature=" + sig
+	r := NewRedactor(testToken)
+	for in, want := range map[string]string{
+		presigned: presigned,
+		"https://s3.example/b/log?token=" + testToken + "&X-Amz-Signature=" + sig: "https://s3.example/b/log?token=[REDACTED]&X-Amz-Signature=" + sig,
+		"https://s3.example/b/log?X-Amz-Signature=short":                          "https://s3.example/b/log?[REDACTED]",
+		"https://hooks.example/x?token=abc":                                       "https://hooks.example/x?[REDACTED]",
+		"https://u:p@s3.example/b/log?X-Amz-Signature=" + sig:                     "https://[REDACTED]@s3.example/b/log?[REDACTED]",
+		"/var/lib/hyperfork/logs/test/master/run/test.log":                        "/var/lib/hyperfork/logs/test/master/run/test.log",
+	} {
+		if got := r.Link(in); got != want {
+			t.Errorf("Link(%q)\n = %q\nwant %q", in, got, want)
+		}
+	}
+}

@@ -290,7 +290,7 @@ func (n *Notifier) prepare(m Message) Message {
 	m.Text = r.String(m.Text)
 	m.Status = r.String(m.Status)
 	m.Reason = r.String(m.Reason)
-	m.LogURL = r.String(m.LogURL)
+	m.LogURL = r.Link(m.LogURL) // a presigned link keeps its signature
 	if m.NewFailures != nil {
 		fs := make([]Failure, len(m.NewFailures))
 		for i, f := range m.NewFailures {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -148,7 +147,9 @@ func (r *Runner) announce(ctx context.Context, f *flow, p *report.Publish) error
 	}
 	if t != nil {
 		m.Counts = &notify.Counts{Passed: t.Passed, Failed: t.Failed, Flaky: len(t.Flaky), Skipped: t.Skipped}
-		m.LogURL = t.Log
+		if t.Log != "" {
+			m.LogURL = r.artifactLink(ctx, t.Log)
+		}
 		for _, s := range t.Suspects {
 			for _, name := range s.Tests {
 				nf := notify.Failure{Test: name}
@@ -161,11 +162,26 @@ func (r *Runner) announce(ctx context.Context, f *flow, p *report.Publish) error
 				m.NewFailures = append(m.NewFailures, nf)
 			}
 		}
-		if data, err := os.ReadFile(t.Log); err == nil {
-			m.Attachments = append(m.Attachments, notify.Attachment{Name: filepath.Base(t.Log), ContentType: "text/plain", Data: data})
+		// From logs.store, not the local run folder: publish may run on
+		// another machine than the tests did.
+		if t.Log != "" {
+			data, cut, err := r.readArtifact(ctx, t.Log)
+			switch {
+			case err != nil:
+				r.log.Warn("attach the test log", "branch", f.branch.Name, "err", err)
+			case cut:
+				// A cut log misleads; the link has it whole.
+				r.log.Info("test log too large to attach; the message links it", "branch", f.branch.Name, "bytes", maxAttached)
+			default:
+				m.Attachments = append(m.Attachments, notify.Attachment{Name: filepath.Base(t.Log), ContentType: "text/plain", Data: data})
+			}
 		}
 	}
-	m.Text = fmt.Sprintf("%s\n\nimage: %s\ntests: %s\nlog: %s\n", title, f.cand.Primary, testLine(t), m.LogURL)
+	logLine := "-"
+	if t != nil && t.Log != "" {
+		logLine = t.Log
+	}
+	m.Text = fmt.Sprintf("%s\n\nimage: %s\ntests: %s\nlog: %s\n", title, f.cand.Primary, testLine(t), logLine)
 	return r.notifier.Send(ctx, m)
 }
 

@@ -1,7 +1,10 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -192,6 +195,39 @@ func TestTestLogsInS3(t *testing.T) {
 			if !strings.Contains(run, "-"+m.Build.Commit[:12]+"-passed") {
 				t.Errorf("round %d: the kept run %s is not the current candidate's (%s)", round, run, m.Build.Commit[:12])
 			}
+		}
+		// The announcement attaches the log, read back from S3, and links
+		// it presigned: the link downloads that log, without credentials.
+		key := strings.TrimPrefix(m.Test.Log, "s3://hyperfork/state/logs/")
+		rc, err := logs.Open(context.Background(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := io.ReadAll(rc)
+		rc.Close()
+		var msg *notify.Message
+		for _, n := range w.notifications() {
+			if n.Event == notify.EventReleasePublished && n.ForkCommit == m.Build.Commit {
+				msg = &n
+			}
+		}
+		if msg == nil || len(msg.Attachments) != 1 || !bytes.Equal(msg.Attachments[0].Data, want) {
+			t.Fatalf("round %d: the announcement does not attach the log kept in S3: %+v", round, msg)
+		}
+		if !strings.Contains(msg.LogURL, "X-Amz-Signature=") || !strings.HasPrefix(msg.LogURL, "http") {
+			t.Fatalf("round %d: the announcement's log link is not presigned: %q", round, msg.LogURL)
+		}
+		resp, err := http.Get(msg.LogURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(body, want) {
+			t.Errorf("round %d: GET of the presigned link: %s, %d bytes, want the %d bytes of the log", round, resp.Status, len(body), len(want))
+		}
+		if !strings.Contains(msg.Text, m.Test.Log) || strings.Contains(msg.Text, "X-Amz-Signature") {
+			t.Errorf("round %d: the text names the log as %q? %s", round, m.Test.Log, msg.Text)
 		}
 	}
 }
