@@ -218,7 +218,12 @@ func (r *Runner) writeHTML(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		in.Branches = append(in.Branches, testreport.Branch{History: h, Logs: st.Test.RunLogs})
+		// S3 locations become presigned links a browser opens.
+		logs := make(map[string]string, len(st.Test.RunLogs))
+		for id, loc := range st.Test.RunLogs {
+			logs[id] = r.artifactLink(ctx, loc)
+		}
+		in.Branches = append(in.Branches, testreport.Branch{History: h, Logs: logs})
 	}
 	path := r.opts.HTMLPath
 	if path == "" {

@@ -230,4 +230,12 @@ func TestTestLogsInS3(t *testing.T) {
 			t.Errorf("round %d: the text names the log as %q? %s", round, m.Test.Log, msg.Text)
 		}
 	}
+	// The HTML report links the kept run's log presigned too.
+	if code, _, out := w.run("report"); code != 0 {
+		t.Fatalf("report: exit %d\n%s", code, out)
+	}
+	html, err := os.ReadFile(filepath.Join(w.dir, "report.html"))
+	if err != nil || !strings.Contains(string(html), "X-Amz-Signature=") {
+		t.Errorf("the HTML report has no presigned log link (%v)", err)
+	}
 }
