@@ -51,46 +51,28 @@ func (r *Runner) runReport(ctx context.Context) (*report.Report, error) {
 		return nil, err
 	}
 	fmt.Fprintf(r.out, "last run: %s, finished %s, exit code %d (%s)\n", last.Target, last.Finished, last.ExitCode, path)
-	for _, b := range last.Branches {
-		var parts []string
-		if b.Sync != nil {
-			parts = append(parts, "sync "+b.Sync.Status)
+	branches, err := r.branches()
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range branches {
+		br, err := r.lastBranchReport(ctx, b.Name)
+		if err != nil {
+			return nil, err
 		}
-		if b.Build != nil {
-			s := "build " + b.Build.Status
-			if b.Build.Image != "" {
-				s += " " + b.Build.Image
-			}
-			parts = append(parts, s)
-		}
-		if b.Test != nil {
-			s := "test " + b.Test.Status
-			if b.Test.Status != report.TestSkipped {
-				s += fmt.Sprintf(" (%d passed, %d failed, %d skipped", b.Test.Passed, b.Test.Failed, b.Test.Skipped)
-				if len(b.Test.New) > 0 {
-					s += ", new: " + strings.Join(b.Test.New, ", ")
+		if br == nil {
+			// Runs from before branch reports were kept: the last run's.
+			for _, lb := range last.Branches {
+				if lb.Name == b.Name {
+					br = &branchReport{Target: last.Target, Finished: last.Finished, Branch: lb}
 				}
-				if len(b.Test.Flaky) > 0 {
-					s += ", flaky: " + strings.Join(b.Test.Flaky, ", ")
-				}
-				s += ")"
 			}
-			if b.Test.Log != "" {
-				s += " log " + b.Test.Log
-			}
-			parts = append(parts, s)
 		}
-		if b.Publish != nil {
-			s := "publish " + b.Publish.Status
-			if b.Publish.Image != "" {
-				s += " " + b.Publish.Image
-			}
-			parts = append(parts, s)
+		if br == nil {
+			fmt.Fprintf(r.out, "  %s: no run yet\n", b.Name)
+			continue
 		}
-		if b.Error != "" {
-			parts = append(parts, "error: "+b.Error)
-		}
-		fmt.Fprintf(r.out, "  %s: %s\n", b.Name, strings.Join(parts, "; "))
+		printBranch(r.out, br)
 	}
 	return last, nil
 }

@@ -292,6 +292,7 @@ func (r *Runner) finish(ctx context.Context, rep *report.Report) {
 	if err := store.PutJSON(context.WithoutCancel(ctx), r.state, reportKey(rep.Target), rep); err != nil {
 		r.log.Error("write report to the state store", "err", err)
 	}
+	r.keepBranchReports(ctx, rep)
 	if r.opts.ReportPath != "" {
 		if err := rep.Write(r.opts.ReportPath); err != nil {
 			r.log.Error("write report", "path", r.opts.ReportPath, "err", err)

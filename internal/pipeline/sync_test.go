@@ -154,6 +154,20 @@ func TestConflictNextToCleanBranchAndNoRepeatNotification(t *testing.T) {
 	if w.branch(rep, "master").Sync.Status != report.SyncConflict || !strings.Contains(out, "conflict") {
 		t.Fatalf("status:\n%s", out)
 	}
+	// report says, per branch, what waits for a person: the conflict with
+	// the commands that resolve it; the clean branch waits for nothing.
+	_, _, out = w.run("report")
+	if !strings.Contains(out, "master: sync conflict") || !strings.Contains(out, "WAITS FOR YOU: merge conflict in pkg/a.go; resolve it with:") ||
+		!strings.Contains(out, "git push origin") || strings.Count(out, "WAITS FOR YOU") != 1 || !strings.Contains(out, "release-1.0: sync up-to-date") {
+		t.Fatalf("report:\n%s", out)
+	}
+	// One branch's later run does not hide the other's last one.
+	if code, _, out := w.run("sync", "HYPERFORK_BRANCHES=release-1.0"); code != 0 {
+		t.Fatalf("sync release-1.0: exit %d\n%s", code, out)
+	}
+	if _, _, out = w.run("report"); !strings.Contains(out, "last run: sync") || !strings.Contains(out, "WAITS FOR YOU: merge conflict in pkg/a.go") {
+		t.Fatalf("report after a run of the other branch:\n%s", out)
+	}
 }
 
 func TestResolutionCommandsFinishTheMerge(t *testing.T) {

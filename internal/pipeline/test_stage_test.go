@@ -127,6 +127,11 @@ func TestReleaseTestsTheCandidate(t *testing.T) {
 	if html, err := os.ReadFile(filepath.Join(w.dir, "report.html")); err != nil || !strings.Contains(string(html), "beta works") {
 		t.Errorf("the HTML report lacks the failing test (%v)", err)
 	}
+	if _, _, out := w.run("report"); !strings.Contains(out, "test     failed: 1 passed, 1 failed") ||
+		!strings.Contains(out, "WAITS FOR YOU: 1 new test failure(s): [It] beta works; suspects: 1 upstream, 0 carry commits") ||
+		!strings.Contains(out, "publish  not-published") {
+		t.Errorf("report does not say what waits:\n%s", out)
+	}
 
 	mode("flake")
 	junitDir := filepath.Join(w.dir, "ci-junit")
