@@ -11,6 +11,8 @@ import (
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/hyperfork/hyperfork/internal/killpoint"
 )
 
 // maxLogTail bounds what is kept of each step's output for error messages: a
@@ -45,12 +47,30 @@ func (t *statusTap) run(in <-chan *client.SolveStatus, outs []chan *client.Solve
 			close(out)
 		}
 	}()
+	solving := false
 	for s := range in {
 		t.record(s)
+		if !solving && runsAStep(s) {
+			// Crash tests: the daemon is running a step of this solve.
+			solving = true
+			killpoint.Reach("build.solving")
+		}
 		for _, out := range outs {
 			out <- s
 		}
 	}
+}
+
+// runsAStep reports whether s shows a compile step (graph.go names them
+// "[platform] go build …") that the daemon runs now, not one it took from
+// its cache: the moment a crash test kills the client "during the solve".
+func runsAStep(s *client.SolveStatus) bool {
+	for _, v := range s.Vertexes {
+		if v.Started != nil && v.Completed == nil && !v.Cached && strings.Contains(v.Name, "go build") {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *statusTap) step(d digest.Digest) *stepLog {

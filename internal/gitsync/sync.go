@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hyperfork/hyperfork/internal/exec"
+	"github.com/hyperfork/hyperfork/internal/killpoint"
 	"github.com/hyperfork/hyperfork/internal/report"
 )
 
@@ -332,9 +333,14 @@ func (s *Syncer) attempt(ctx context.Context, b Branch, st report.Sync, dryRun b
 		return o, nil
 	}
 	if !dryRun {
+		// Crash tests: the merge commit exists in the mirror only.
+		killpoint.Reach("sync.merged")
 		if err := s.git.Push(ctx, s.opts.Fork, b.Name, res.Commit, fork); err != nil {
 			return o, err
 		}
+		// Crash tests: the fork moved; the mirror's ref and the state
+		// store do not know it yet.
+		killpoint.Reach("sync.pushed")
 	}
 	o.Sync.Status = report.SyncMerged
 	o.Sync.PreviousFork = fork

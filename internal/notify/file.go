@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -18,9 +19,12 @@ import (
 //
 // A file is named "<UTC time>-<branch>-<event>-<hash>.json", for example
 // "20250101T060000Z-release-1.34-sync.conflict-3f2a9c1d.json", so that `ls`
-// lists messages in time order and says what each is about; the hash of the
-// content keeps two messages of the same second apart, while writing the
-// same message twice leaves one file. The content is the Message's JSON,
+// lists messages in time order and says what each is about; the hash is of
+// the message's delivery id (DeliveryID), which keeps two messages of the
+// same second apart. A message whose delivery id already has a file is not
+// written again, whenever it was written: a run killed after writing it and
+// before its Ledger recorded the delivery announces again on the next run,
+// and the folder still holds one file per event. The content is the Message's JSON,
 // indented, including the text and the attachments (base64); only JSON is
 // written, so a reader never pairs files, and `jq -r .text FILE` prints the
 // text for a person. Files appear atomically: a reader never sees half of one.
@@ -63,7 +67,11 @@ func (f *File) Write(ctx context.Context, m Message) (string, error) {
 	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
 		return "", fmt.Errorf("%s: %w", f.Name(), err)
 	}
-	path := filepath.Join(f.Dir, FileName(m, b))
+	name := FileName(m)
+	if path, ok := f.written(m, name); ok {
+		return path, nil
+	}
+	path := filepath.Join(f.Dir, name)
 	if err := writeAtomic(path, b); err != nil {
 		return "", fmt.Errorf("%s: %w", f.Name(), err)
 	}
@@ -74,10 +82,31 @@ func (f *File) Write(ctx context.Context, m Message) (string, error) {
 // such as "team/feature" must not become a subfolder.
 var unsafeNameRE = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-// FileName returns the name the File channel gives to m whose JSON is
-// content.
-func FileName(m Message, content []byte) string {
-	sum := sha256.Sum256(content)
+// written returns the file that already holds m's delivery, found by the
+// part of name after its time and confirmed by the id inside, since eight
+// hex digits can collide.
+func (f *File) written(m Message, name string) (string, bool) {
+	_, suffix, _ := strings.Cut(name, "Z-")
+	entries, err := os.ReadDir(f.Dir)
+	if err != nil {
+		return "", false
+	}
+	id := DeliveryID(m)
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), "-"+suffix) || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		p := filepath.Join(f.Dir, e.Name())
+		if old, err := ReadFile(p); err == nil && DeliveryID(old) == id {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// FileName returns the name the File channel gives to m.
+func FileName(m Message) string {
+	sum := sha256.Sum256([]byte(DeliveryID(m)))
 	t := m.Time
 	if t.IsZero() {
 		t = time.Now()

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hyperfork/hyperfork/internal/report"
 )
@@ -99,5 +100,38 @@ func TestFileErrorNamesFolder(t *testing.T) {
 	err := f.Send(background(t), conflictMessage())
 	if err == nil || !strings.HasPrefix(err.Error(), "file "+f.Dir+":") {
 		t.Errorf("error %v: want it to start with the channel name", err)
+	}
+}
+
+// TestFileWritesADeliveryOnce: the same event announced again by a later
+// run (one killed after the file was written, before the ledger recorded
+// it) is the file already there, though its time differs; another event of
+// the same second is a file of its own.
+func TestFileWritesADeliveryOnce(t *testing.T) {
+	f := &File{Dir: t.TempDir()}
+	m := conflictMessage()
+	m.ID = "release-1.34/release.published/0123abcd"
+	first, err := f.Write(background(t), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := m
+	again.Time = m.Time.Add(time.Hour)
+	again.Text = "the rerun's text"
+	second, err := f.Write(background(t), again)
+	if err != nil || second != first {
+		t.Fatalf("the rerun wrote %s (%v), want the first run's %s", second, err, first)
+	}
+	other := m
+	other.ID = "release-1.34/release.published/4567ef01"
+	third, err := f.Write(background(t), other)
+	if err != nil || third == first {
+		t.Fatalf("another event: %s (%v), want a file of its own", third, err)
+	}
+	if entries, _ := os.ReadDir(f.Dir); len(entries) != 2 {
+		t.Fatalf("%d files, want 2", len(entries))
+	}
+	if got, err := ReadFile(first); err != nil || got.Text != m.Text {
+		t.Fatalf("the first file was rewritten: %q (%v)", got.Text, err)
 	}
 }

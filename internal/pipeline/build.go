@@ -15,6 +15,7 @@ import (
 	"github.com/hyperfork/hyperfork/internal/build"
 	"github.com/hyperfork/hyperfork/internal/config"
 	"github.com/hyperfork/hyperfork/internal/exec"
+	"github.com/hyperfork/hyperfork/internal/killpoint"
 	"github.com/hyperfork/hyperfork/internal/loopback"
 	"github.com/hyperfork/hyperfork/internal/notify"
 	"github.com/hyperfork/hyperfork/internal/registry"
@@ -155,22 +156,33 @@ func (b *builder) run(ctx context.Context, f *flow, d decision) {
 	if err != nil {
 		fail(err)
 		var ce *build.CompileError
-		if errors.As(err, &ce) {
+		broken := errors.As(err, &ce)
+		// A broken commit is announced once for its build key; a fault of
+		// BuildKit, the registry or the network on every run that meets it.
+		id := br.Name + "/" + notify.EventBuildError + "/" + d.key
+		if !broken {
+			// Not the commit's fault: nothing is recorded, so the next run
+			// tries this commit again.
+			out.Build.Message = out.Error + " (not the commit's fault: the next run retries it)"
+			id += "/" + r.runID
+		}
+		// Announced before it is recorded: a run killed in between builds
+		// the commit again and announces under the same id, which the
+		// delivery ledger sends nowhere twice; the other order would lose
+		// the announcement.
+		recorded := out.Error
+		r.notifyBuild(ctx, out, scratch, id)
+		if broken {
 			// The commit itself is broken: record it so that the next run
 			// does not rebuild it in a loop; the next commit is built.
 			serr := r.record(ctx, br.Name, stageBuild, d.key, report.BuildError, func(st *store.BranchState) {
 				st.Build = store.BuildState{Commit: head, Time: r.opts.Now().UTC(), Log: logPath,
-					Status: report.BuildError, Error: out.Error}
+					Status: report.BuildError, Error: recorded}
 			})
 			if serr != nil {
 				out.Error = joinErr(out.Error, serr.Error())
 			}
-		} else {
-			// BuildKit, the registry or the network failed, not the commit:
-			// nothing is recorded, so the next run tries this commit again.
-			out.Build.Message = out.Error + " (not the commit's fault: the next run retries it)"
 		}
-		r.notifyBuild(ctx, out, scratch)
 		r.printf("%s: build error at %s: %s\n", br.Name, short(head), out.Error)
 		return
 	}
@@ -191,6 +203,8 @@ func (b *builder) run(ctx context.Context, f *flow, d decision) {
 	out.Build.Status, out.Build.Version, out.Build.Platforms = report.BuildBuilt, res.version, res.platforms
 	out.Build.Image, out.Build.Images, out.Build.Artifacts = primary, res.named, artifacts
 	f.cand = &Candidate{Commit: head, Version: res.version, Images: res.named, Primary: primary, Platforms: res.platforms, Log: logPath, Artifacts: artifacts}
+	// Crash tests: the log and tarballs are kept, the build not recorded.
+	killpoint.Reach("build.kept")
 	// The candidate is pushed: record it even if a signal came meanwhile.
 	err = r.record(ctx, br.Name, stageBuild, d.key, report.BuildBuilt, func(st *store.BranchState) {
 		st.Build = store.BuildState{Commit: head, Time: r.opts.Now().UTC(), Log: logPath, Status: report.BuildBuilt,
@@ -201,6 +215,8 @@ func (b *builder) run(ctx context.Context, f *flow, d decision) {
 		f.cand = nil
 		return
 	}
+	// Crash tests: the build is recorded, the tests not begun.
+	killpoint.Reach("build.recorded")
 	r.printf("%s: built %s (%s) as candidate %s\n", br.Name, short(head), res.version, primary)
 }
 
@@ -331,6 +347,9 @@ func (b *builder) buildCommit(ctx context.Context, br config.Branch, commit stri
 		out.named[img.Name] = ref
 		indexes[img.Name] = idx
 	}
+	// Crash tests: the candidate is in the registry; its log, tarballs and
+	// record are not kept yet.
+	killpoint.Reach("build.pushed")
 	if err := b.serverTarballs(br, commit, version, when, outDir, res.Platforms, indexes, out); err != nil {
 		return nil, logPath, err
 	}
@@ -549,8 +568,8 @@ func (b *builder) credentials() []registry.Credentials {
 
 // notifyBuild tells the administrator a build failed, with the end of the
 // log (read from the work folder's copy) attached.
-func (r *Runner) notifyBuild(ctx context.Context, b *report.Branch, logFile string) {
-	m := notify.Message{Event: notify.EventBuildError, Branch: b.Name, Status: b.Build.Status,
+func (r *Runner) notifyBuild(ctx context.Context, b *report.Branch, logFile, id string) {
+	m := notify.Message{Event: notify.EventBuildError, ID: id, Branch: b.Name, Status: b.Build.Status,
 		Title: fmt.Sprintf("hyperfork: build of %s at %s failed", b.Name, short(b.Build.Commit)),
 		Text:  b.Error, Build: b.Build}
 	if data, err := os.ReadFile(logFile); err == nil {

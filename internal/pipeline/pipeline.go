@@ -19,6 +19,7 @@ import (
 	"github.com/hyperfork/hyperfork/internal/config"
 	"github.com/hyperfork/hyperfork/internal/exec"
 	"github.com/hyperfork/hyperfork/internal/gitsync"
+	"github.com/hyperfork/hyperfork/internal/killpoint"
 	"github.com/hyperfork/hyperfork/internal/notify"
 	"github.com/hyperfork/hyperfork/internal/report"
 	"github.com/hyperfork/hyperfork/internal/store"
@@ -119,7 +120,10 @@ func New(ctx context.Context, cfg *config.Pipeline, opts Options) (*Runner, erro
 			TokenEnv: n.TokenEnv, Channel: n.Channel, SMTP: n.SMTP, From: n.From, To: n.To,
 			UsernameEnv: n.UsernameEnv, PasswordEnv: n.PasswordEnv, MaxAttachment: n.MaxAttachmentBytes()})
 	}
-	nt, err := notify.New(specs, opts.Getenv, notify.WithRedactor(red), notify.WithLogger(opts.Logger), notify.WithStdout(opts.Out))
+	// The ledger makes an announcement repeated after a crash reach only
+	// the channels that lack it.
+	nt, err := notify.New(specs, opts.Getenv, notify.WithRedactor(red), notify.WithLogger(opts.Logger), notify.WithStdout(opts.Out),
+		notify.WithLedger(&deliveryLedger{st: st, now: opts.Now}))
 	if err != nil {
 		return nil, fmt.Errorf("notify: %w", err)
 	}
@@ -241,6 +245,8 @@ func (r *Runner) Run(ctx context.Context, target string) *report.Report {
 		// whole run; a branch another run holds is reported and left out.
 		free, leases, release := r.leaseAll(ctx, rep, target, branches)
 		defer release()
+		// Crash tests: the leases are held and nothing else is done.
+		killpoint.Reach("run.leased")
 		var heads map[string]*ForkHead
 		if target == "sync" || target == "release" {
 			heads = r.runSync(ctx, rep, free, false)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/hyperfork/hyperfork/internal/killpoint"
 	"github.com/hyperfork/hyperfork/internal/notify"
 	"github.com/hyperfork/hyperfork/internal/registry"
 	"github.com/hyperfork/hyperfork/internal/report"
@@ -70,6 +71,8 @@ func (r *Runner) runPublish(ctx context.Context, f *flow, d decision) {
 		}
 		p.Status, p.Image, p.Tags = report.PublishPublished, f.cand.Primary, promoted.Tags
 		r.printf("%s: published %s as %s\n", f.branch.Name, f.cand.Primary, strings.Join(promoted.Tags, ", "))
+		// Crash tests: tagged, retention not applied.
+		killpoint.Reach("publish.promoted")
 		if err := r.retain(ctx, repo, f.branch.Name, true, p); err != nil {
 			// The promotion stands; a retention fault deletes nothing and
 			// is retried by the next run or by prune.
@@ -77,6 +80,8 @@ func (r *Runner) runPublish(ctx context.Context, f *flow, d decision) {
 			f.rb.Error = joinErr(f.rb.Error, "retention: "+p.Reason)
 			f.rb.ExitCode = report.Combine(f.rb.ExitCode, report.ExitFailed)
 		}
+		// Crash tests: retention applied, nothing announced.
+		killpoint.Reach("publish.retained")
 	} else {
 		p.Reason = fmt.Sprintf("tests %s: nothing published", f.result.Status)
 	}
@@ -86,12 +91,17 @@ func (r *Runner) runPublish(ctx context.Context, f *flow, d decision) {
 		fail(err)
 		return
 	}
+	// Crash tests: announced (and in the delivery ledger), not recorded.
+	killpoint.Reach("publish.announced")
 	err := r.record(ctx, f.branch.Name, stagePublish, d.key, p.Status, func(st *store.BranchState) {
 		st.Publish = store.PublishState{Status: p.Status, Image: p.Image, Tags: p.Tags, Commit: f.cand.Commit}
 	})
 	if err != nil {
 		fail(err)
+		return
 	}
+	// Crash tests: everything is done but the lease and the report.
+	killpoint.Reach("publish.recorded")
 }
 
 // retain applies the retention plan of branch's images: keep publish.keep

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hyperfork/hyperfork/internal/config"
 	"github.com/hyperfork/hyperfork/internal/gitsync"
+	"github.com/hyperfork/hyperfork/internal/killpoint"
 	"github.com/hyperfork/hyperfork/internal/notify"
 	"github.com/hyperfork/hyperfork/internal/report"
 	"github.com/hyperfork/hyperfork/internal/store"
@@ -53,6 +54,8 @@ func (r *Runner) runSync(ctx context.Context, rep *report.Report, branches []con
 		if !dryRun {
 			// What finished before a signal is recorded all the same.
 			r.recordSync(context.WithoutCancel(ctx), b, o)
+			// Crash tests: the sync is recorded, the build not begun.
+			killpoint.Reach("sync.recorded")
 		}
 		if first, ok := printed[b.Error]; ok && b.Error != "" {
 			fmt.Fprintf(r.out, "%s: %s: the same error as %s\n", b.Name, o.Sync.Status, first)
@@ -103,14 +106,19 @@ func (r *Runner) recordSync(ctx context.Context, b *report.Branch, o gitsync.Out
 			if text == "" {
 				text = o.Sync.Message
 			}
-			msg = &notify.Message{Event: notify.EventSyncConflict, Branch: o.Branch, Status: o.Sync.Status,
+			msg = &notify.Message{Event: notify.EventSyncConflict, ID: o.Branch + "/" + notify.EventSyncConflict + "/" + key, Branch: o.Branch, Status: o.Sync.Status,
 				Title: fmt.Sprintf("hyperfork: merging upstream into %s needs a person (%d conflicted path(s))", o.Branch, len(o.Sync.Conflicts)),
 				Text:  text, Sync: b.Sync}
 			st.Sync.ReportedConflict = key
 		}
 	case report.SyncError:
 		if prev.ReportedError != st.Sync.Error {
-			msg = &notify.Message{Event: notify.EventSyncError, Branch: o.Branch, Status: o.Sync.Status,
+			// The id is the error and the record it follows: a run killed
+			// before writing ReportedError repeats the same id, which the
+			// delivery ledger sends nowhere twice; the same error back after
+			// a good sync follows another record, so it is announced again.
+			msg = &notify.Message{Event: notify.EventSyncError, ID: o.Branch + "/" + notify.EventSyncError + "/" + hashKey(st.Sync.Error, prev),
+				Branch: o.Branch, Status: o.Sync.Status,
 				Title: fmt.Sprintf("hyperfork: sync of %s failed", o.Branch), Text: b.Error, Sync: b.Sync}
 			st.Sync.ReportedError = st.Sync.Error
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/hyperfork/hyperfork/internal/conformance/history"
 	"github.com/hyperfork/hyperfork/internal/conformance/junit"
 	"github.com/hyperfork/hyperfork/internal/gitsync"
+	"github.com/hyperfork/hyperfork/internal/killpoint"
 	"github.com/hyperfork/hyperfork/internal/report"
 	"github.com/hyperfork/hyperfork/internal/store"
 )
@@ -118,7 +119,12 @@ func (r *Runner) runTest(ctx context.Context, f *flow, d decision) {
 	if v.merged != nil {
 		r.readHistory(ctx, f, v, t)
 	}
+	// Crash tests: the verdict and the history entry exist, the logs are
+	// not kept yet.
+	killpoint.Reach("test.verdict")
 	t.Log = r.keepTestLogs(ctx, f, base, v.status)
+	// Crash tests: the logs are kept, older ones not pruned, nothing recorded.
+	killpoint.Reach("test.kept")
 	kept, err := r.pruneTestLogs(ctx, f)
 	if err != nil {
 		r.log.Warn("prune test logs", "branch", f.branch.Name, "err", err)
@@ -142,6 +148,8 @@ func (r *Runner) runTest(ctx context.Context, f *flow, d decision) {
 			fail(report.ExitFailed, serr)
 			return
 		}
+		// Crash tests: the verdict is recorded, publish not begun.
+		killpoint.Reach("test.recorded")
 	}
 	switch v.status {
 	case report.TestPassed:
@@ -471,6 +479,8 @@ func (r *Runner) pruneTestLogs(ctx context.Context, f *flow) (map[string]bool, e
 			if err := r.logs.Delete(ctx, o.Key); err != nil {
 				return kept, err
 			}
+			// Crash tests: part of an old run's logs is deleted.
+			killpoint.Reach("test.pruned")
 			delete(kept, r.artifactLocation(o.Key))
 		}
 	}

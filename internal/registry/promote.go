@@ -12,6 +12,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/hyperfork/hyperfork/internal/killpoint"
 )
 
 // checkJobs bounds the HEAD requests of a completeness check in flight per
@@ -362,6 +364,8 @@ func (r *Repository) writeTags(ctx context.Context, sessions map[string]imageSes
 		if err := sessions[w.image].putTag(ctx, w.tag, w.m); err != nil {
 			return writes[:i], err
 		}
+		// Crash tests: some of the promotion's tags are written.
+		killpoint.Reach("registry.tagged")
 	}
 	return writes, nil
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/hyperfork/hyperfork/internal/killpoint"
 )
 
 // ApplyError is a retention that stopped part of the way: Done were
@@ -94,6 +96,8 @@ func (r *Repository) Apply(ctx context.Context, plan *RetentionPlan) error {
 				case err == nil:
 					done = append(done, ref+":"+g.Tag)
 					r.log.Info("deleted tag", "image", ref+":"+g.Tag)
+					// Crash tests: part of the plan is applied.
+					killpoint.Reach("registry.deleted")
 				case refusesTagDelete(err) && m.DeleteManifest:
 					// The manifest goes anyway, and its tags with it.
 					r.log.Info("the registry refuses tag deletion: deleting the manifest by digest", "image", ref+":"+g.Tag)
@@ -116,6 +120,7 @@ func (r *Repository) Apply(ctx context.Context, plan *RetentionPlan) error {
 			}
 			done = append(done, ref+"@"+m.Digest)
 			r.log.Info("deleted manifest", "image", ref+"@"+m.Digest, "tag", g.Tag)
+			killpoint.Reach("registry.deleted")
 		}
 	}
 	r.log.Info("retention applied", "branch", plan.Policy.Branch, "changes", len(done))
