@@ -145,7 +145,11 @@ func (r *Runner) runTest(ctx context.Context, f *flow, d decision) {
 				RunLogs: logs}
 		})
 		if serr != nil {
-			fail(report.ExitFailed, serr)
+			// Unrecorded, the verdict is not the stage's: the next run
+			// tests the candidate again, so nothing may go on from here.
+			verdict := t.Status
+			t.Status = report.TestError
+			fail(report.ExitFailed, fmt.Errorf("the tests %s, but their result could not be recorded, so the next run tests again: %w", verdict, serr))
 			return
 		}
 		// Crash tests: the verdict is recorded, publish not begun.
