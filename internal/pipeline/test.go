@@ -363,7 +363,12 @@ func (r *Runner) testCandidate(ctx context.Context, f *flow) (conformance.Candid
 		c.BinDir = out // a single-platform build writes its binaries flat
 	}
 	if !r.outputOf(f.branch.Name, f.cand.Commit) {
-		return c, fmt.Errorf("the binaries of candidate %s are not in this work folder (%s): another machine built it; run the build here with HYPERFORK_FORCE=1", short(f.cand.Commit), c.BinDir)
+		// Another machine built it: its images hold what it built.
+		dir, err := r.extractCandidate(ctx, f, platform)
+		if err != nil {
+			return c, err
+		}
+		c.BinDir = dir
 	}
 	_, arch, _ := strings.Cut(platform, "/")
 	arch, _, _ = strings.Cut(arch, "/")

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 )
 
@@ -74,4 +76,97 @@ func readTar(r io.Reader, files map[string][]byte) error {
 		}
 		files[name] = b
 	}
+}
+
+// ExtractCommands writes the commands named in names from the platform's
+// image in idx into dir, streaming each layer once (a later layer's file
+// replaces an earlier one's), and returns the names it found. It takes
+// only regular files directly in /usr/local/bin, never a path outside dir.
+func ExtractCommands(idx Index, platform, dir string, names []string) ([]string, error) {
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("read index: %w", err)
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	for _, d := range im.Manifests {
+		if d.Platform == nil || d.Platform.OS+"/"+d.Platform.Architecture+variant(d.Platform.Variant) != platform {
+			continue
+		}
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("read %s image %s: %w", platform, d.Digest, err)
+		}
+		layers, err := img.Layers()
+		if err != nil {
+			return nil, fmt.Errorf("read %s layers: %w", platform, err)
+		}
+		found := map[string]bool{}
+		for _, l := range layers {
+			rc, err := l.Uncompressed()
+			if err != nil {
+				return nil, fmt.Errorf("read %s layer: %w", platform, err)
+			}
+			err = extractTar(rc, dir, want, found)
+			rc.Close()
+			if err != nil {
+				return nil, fmt.Errorf("read %s layer: %w", platform, err)
+			}
+		}
+		var out []string
+		for _, n := range names {
+			if found[n] {
+				out = append(out, n)
+			}
+		}
+		return out, nil
+	}
+	return nil, nil
+}
+
+// extractTar writes the wanted commands of one layer into dir.
+func extractTar(r io.Reader, dir string, want, found map[string]bool) error {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
+		base := path.Base(name)
+		if h.Typeflag != tar.TypeReg || path.Dir(name) != binDir || !want[base] {
+			continue
+		}
+		if err := writeCommand(filepath.Join(dir, base), tr); err != nil {
+			return err
+		}
+		found[base] = true
+	}
+}
+
+// writeCommand writes an executable through a temporary file, so that a
+// half-written command is never there under its name.
+func writeCommand(dst string, r io.Reader) error {
+	f, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	if err := f.Chmod(0o755); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), dst)
 }
