@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what hyperfork's tests and its embedded buildkitd need on a
 # Debian machine: git 2.38+ (merge-tree --write-tree), runc, sshd for
-# the test of sync over SSH, and Debian's chromium, which the test of the
-# HTML test report drives headless. Idempotent.
+# the test of sync over SSH, Debian's chromium, which the test of the
+# HTML test report drives headless, and shellcheck, which actionlint runs on
+# the shipped workflows' scripts (ci/citest). Idempotent.
 set -euo pipefail
 
 need=()
@@ -10,6 +11,7 @@ command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v git >/dev/null 2>&1 || need+=(git)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "install-prerequisites: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
