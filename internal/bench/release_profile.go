@@ -122,6 +122,8 @@ func requestKind(method, key string) string {
 		return "branch record read (" + method + ")"
 	case strings.HasPrefix(rest, "branches/") && method == "PUT":
 		return "branch record write (PUT If-Match)"
+	case strings.HasPrefix(rest, "reports/branches/") && method == "PUT":
+		return "branch report write (PUT)"
 	case strings.HasPrefix(rest, "reports/") && method == "PUT":
 		return "report write (PUT)"
 	}
