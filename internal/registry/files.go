@@ -16,9 +16,23 @@ import (
 // slash. It reads whole files into memory: it is for checking small images
 // such as hyperkube's, in tests and by people, not for unpacking bases.
 func Files(idx Index, platform string) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	found, err := eachLayer(idx, platform, func(r io.Reader) error { return readTar(r, files) })
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("index has no image for %s: %w", platform, ErrNotFound)
+	}
+	return files, nil
+}
+
+// eachLayer hands the uncompressed layers of the platform's image in idx,
+// in order, to read; it reports whether idx has that platform.
+func eachLayer(idx Index, platform string, read func(io.Reader) error) (bool, error) {
 	im, err := idx.IndexManifest()
 	if err != nil {
-		return nil, fmt.Errorf("read index: %w", err)
+		return false, fmt.Errorf("read index: %w", err)
 	}
 	for _, d := range im.Manifests {
 		if d.Platform == nil || d.Platform.OS+"/"+d.Platform.Architecture+variant(d.Platform.Variant) != platform {
@@ -26,27 +40,26 @@ func Files(idx Index, platform string) (map[string][]byte, error) {
 		}
 		img, err := idx.Image(d.Digest)
 		if err != nil {
-			return nil, fmt.Errorf("read %s image %s: %w", platform, d.Digest, err)
+			return false, fmt.Errorf("read %s image %s: %w", platform, d.Digest, err)
 		}
 		layers, err := img.Layers()
 		if err != nil {
-			return nil, fmt.Errorf("read %s layers: %w", platform, err)
+			return false, fmt.Errorf("read %s layers: %w", platform, err)
 		}
-		files := map[string][]byte{}
 		for _, l := range layers {
 			rc, err := l.Uncompressed()
 			if err != nil {
-				return nil, fmt.Errorf("read %s layer: %w", platform, err)
+				return false, fmt.Errorf("read %s layer: %w", platform, err)
 			}
-			err = readTar(rc, files)
+			err = read(rc)
 			rc.Close()
 			if err != nil {
-				return nil, fmt.Errorf("read %s layer: %w", platform, err)
+				return false, fmt.Errorf("read %s layer: %w", platform, err)
 			}
 		}
-		return files, nil
+		return true, nil
 	}
-	return nil, fmt.Errorf("index has no image for %s: %w", platform, ErrNotFound)
+	return false, nil
 }
 
 func variant(v string) string {
@@ -83,47 +96,21 @@ func readTar(r io.Reader, files map[string][]byte) error {
 // replaces an earlier one's), and returns the names it found. It takes
 // only regular files directly in /usr/local/bin, never a path outside dir.
 func ExtractCommands(idx Index, platform, dir string, names []string) ([]string, error) {
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, fmt.Errorf("read index: %w", err)
-	}
 	want := map[string]bool{}
 	for _, n := range names {
 		want[n] = true
 	}
-	for _, d := range im.Manifests {
-		if d.Platform == nil || d.Platform.OS+"/"+d.Platform.Architecture+variant(d.Platform.Variant) != platform {
-			continue
-		}
-		img, err := idx.Image(d.Digest)
-		if err != nil {
-			return nil, fmt.Errorf("read %s image %s: %w", platform, d.Digest, err)
-		}
-		layers, err := img.Layers()
-		if err != nil {
-			return nil, fmt.Errorf("read %s layers: %w", platform, err)
-		}
-		found := map[string]bool{}
-		for _, l := range layers {
-			rc, err := l.Uncompressed()
-			if err != nil {
-				return nil, fmt.Errorf("read %s layer: %w", platform, err)
-			}
-			err = extractTar(rc, dir, want, found)
-			rc.Close()
-			if err != nil {
-				return nil, fmt.Errorf("read %s layer: %w", platform, err)
-			}
-		}
-		var out []string
-		for _, n := range names {
-			if found[n] {
-				out = append(out, n)
-			}
-		}
-		return out, nil
+	found := map[string]bool{}
+	if _, err := eachLayer(idx, platform, func(r io.Reader) error { return extractTar(r, dir, want, found) }); err != nil {
+		return nil, err
 	}
-	return nil, nil
+	var out []string
+	for _, n := range names {
+		if found[n] {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }
 
 // extractTar writes the wanted commands of one layer into dir.
