@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 
@@ -125,7 +127,7 @@ func (r *Runner) runTest(ctx context.Context, f *flow, d decision) {
 	t.Log = r.keepTestLogs(ctx, f, base, v.status)
 	// Crash tests: the logs are kept, older ones not pruned, nothing recorded.
 	killpoint.Reach("test.kept")
-	kept, err := r.pruneTestLogs(ctx, f)
+	kept, err := r.pruneTestLogs(ctx, f, t.Log)
 	if err != nil {
 		r.log.Warn("prune test logs", "branch", f.branch.Name, "err", err)
 	}
@@ -454,12 +456,31 @@ func (r *Runner) keepTestLogs(ctx context.Context, f *flow, base, result string)
 	return logLoc
 }
 
-// pruneTestLogs keeps the logs.keep newest test runs per branch, by the
-// time the store recorded, never the current candidate's. It returns the
-// locations of the test logs kept (nil when the listing failed: then
-// nothing was deleted).
-func (r *Runner) pruneTestLogs(ctx context.Context, f *flow) (map[string]bool, error) {
+// pruneTestLogs keeps the logs.keep newest recorded test runs per branch
+// (the runs the branch's record names, and this run, whose log is current),
+// by the time the store recorded, never the current candidate's. A run no
+// record names (killed, or stopped by a signal, before its verdict was
+// recorded) is kept while it is newer than the logs.keep-th recorded one
+// but does not count toward logs.keep: a crashed attempt never pushes a
+// recorded log out. It returns the locations of the test logs kept (nil
+// when the listing failed: then nothing was deleted).
+func (r *Runner) pruneTestLogs(ctx context.Context, f *flow, current string) (map[string]bool, error) {
 	prefix := "test/" + safeName(f.branch.Name) + "/"
+	runOf := func(key string) string {
+		run, _, _ := strings.Cut(strings.TrimPrefix(key, prefix), "/")
+		return run
+	}
+	st, err := store.LoadBranch(ctx, r.state, f.branch.Name)
+	if err != nil {
+		return nil, err
+	}
+	recorded := map[string]bool{}
+	// st.Test.Log too: a record written before RunLogs existed names only it.
+	for _, loc := range append(slices.Collect(maps.Values(st.Test.RunLogs)), st.Test.Log, current) {
+		if key := r.artifactKey(loc); key != "" {
+			recorded[runOf(key)] = true
+		}
+	}
 	objs, err := r.logs.List(ctx, prefix)
 	if err != nil {
 		return nil, err
@@ -471,7 +492,7 @@ func (r *Runner) pruneTestLogs(ctx context.Context, f *flow) (map[string]bool, e
 	runs := map[string][]store.Object{}
 	newest := map[string]int64{}
 	for _, o := range objs {
-		run, _, _ := strings.Cut(strings.TrimPrefix(o.Key, prefix), "/")
+		run := runOf(o.Key)
 		runs[run] = append(runs[run], o)
 		newest[run] = max(newest[run], o.Time.UnixNano())
 	}
@@ -480,9 +501,16 @@ func (r *Runner) pruneTestLogs(ctx context.Context, f *flow) (map[string]bool, e
 		order = append(order, run)
 	}
 	sort.Slice(order, func(i, j int) bool { return newest[order[i]] > newest[order[j]] })
-	for _, run := range order[min(max(r.cfg.Logs.Keep, 1), len(order)):] {
-		if strings.Contains(run, "-"+f.cand.Commit[:12]+"-") {
-			continue // the current candidate's log is never pruned
+	keep, counted := max(r.cfg.Logs.Keep, 1), 0
+	for _, run := range order {
+		if recorded[run] {
+			counted++
+		}
+		switch {
+		case strings.Contains(run, "-"+f.cand.Commit[:12]+"-"):
+			continue // the current candidate's logs are never pruned
+		case recorded[run] && counted <= keep, !recorded[run] && counted < keep:
+			continue
 		}
 		for _, o := range runs[run] {
 			if err := r.logs.Delete(ctx, o.Key); err != nil {

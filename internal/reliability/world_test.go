@@ -1,0 +1,391 @@
+package reliability
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hyperfork/hyperfork/internal/notify"
+	"github.com/hyperfork/hyperfork/internal/report"
+	"github.com/hyperfork/hyperfork/internal/store"
+	"github.com/hyperfork/hyperfork/internal/testutil/gitfixture"
+	"github.com/hyperfork/hyperfork/internal/testutil/gitserver"
+)
+
+const (
+	tokenUser = "x-access-token"
+	token     = "tok-reliability-5b4a39281706"
+	// lease is state.lease in these worlds: a killed run's lock must be
+	// free this long after the kill, plus the S3 lease's slack.
+	lease = 3 * time.Second
+	// leaseSlack is what a taker adds before it judges a lock expired
+	// (store's clockSlack) plus the one-second resolution of S3's
+	// Last-Modified and Date, plus a margin for a loaded machine.
+	leaseSlack = 3500 * time.Millisecond
+)
+
+// goProject is a small Go module with two commands that print the version
+// stamped into them, and an e2e suite the build compiles with go test -c.
+var goProject = map[string]string{
+	"go.mod":               "module example.com/kube\n\ngo 1.22\n",
+	"cmd/alpha/main.go":    "package main\n\nimport \"fmt\"\n\nvar version, commit, date string\n\nfunc main() { fmt.Println(\"alpha\", version, commit, date) }\n",
+	"cmd/beta/main.go":     "package main\n\nimport \"fmt\"\n\nvar version string\n\nfunc main() { fmt.Println(\"beta\", version) }\n",
+	"test/e2e/e2e_test.go": "package e2e\n\nimport \"testing\"\n\nfunc TestE2E(t *testing.T) { t.Log(\"e2e ran\") }\n",
+}
+
+// e2eScript is test.command: it runs the candidate's own binaries and
+// writes JUnit, and appends each passed candidate to tested.txt beside it,
+// the test's own record of which digests passed. With a file HOLD beside
+// it, it says so in RUNNING and waits to be killed instead.
+const e2eScript = `#!/bin/sh
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+if [ -e "$here/HOLD" ]; then : > "$here/RUNNING"; exec sleep 300; fi
+out=$("$HYPERFORK_BINDIR/alpha")
+"$HYPERFORK_BINDIR/e2e.test" -test.run TestE2E >/dev/null
+case "$out" in *"$HYPERFORK_VERSION"*) ;; *) echo "alpha printed $out, not $HYPERFORK_VERSION"; exit 1;; esac
+echo "testing $HYPERFORK_IMAGE on $HYPERFORK_BRANCH at $HYPERFORK_COMMIT"
+cat > "$HYPERFORK_ARTIFACTS/junit_01.xml" <<XML
+<?xml version="1.0" encoding="UTF-8"?>
+<testsuites><testsuite name="Kubernetes e2e suite" tests="2">
+<testcase name="[It] alpha prints the candidate's version" classname="Kubernetes e2e suite" status="passed" time="0.01"></testcase>
+<testcase name="[It] beta works" classname="Kubernetes e2e suite" status="passed" time="0.01"></testcase>
+</testsuite></testsuites>
+XML
+echo "$HYPERFORK_IMAGE passed" >> "$here/tested.txt"
+`
+
+// world is one company's fork: upstream and fork repositories served over
+// smart HTTP (behind a proxy the test can hold fetches in), a repository
+// in the shared registry, a bucket for state and logs, a webhook receiver,
+// and the config that ties them together.
+type world struct {
+	t        *testing.T
+	name     string
+	dir      string
+	srv      *gitserver.Server
+	git      *gitProxy
+	up, fork *gitfixture.Repo
+	upBare   string
+	forkBare string
+	bucket   string
+	repo     string // publish.registry
+	hook     *receiver
+	env      []string
+	// registry and s3 override the shared servers' addresses in the
+	// config (an outage front), when set.
+	registry string
+	s3       string
+	yaml     string // appended to the config
+}
+
+func newWorld(t *testing.T, s *servers, name string) *world {
+	t.Helper()
+	w := &world{t: t, name: name, dir: t.TempDir(), bucket: "hf-" + name}
+	root := filepath.Join(w.dir, "srv")
+	w.upBare, w.forkBare = filepath.Join(root, "upstream.git"), filepath.Join(root, "fork.git")
+	gitfixture.NewBare(t, w.upBare)
+	gitfixture.NewBare(t, w.forkBare)
+	w.srv = gitserver.Start(t, root, gitserver.WithBasicAuth(tokenUser, token))
+	w.git = startGitProxy(t, strings.TrimSuffix(w.srv.URL(""), "/"))
+
+	w.up = gitfixture.Init(t, filepath.Join(w.dir, "up"))
+	w.up.Commit(t, "initial", goProject)
+	w.up.Tag(t, "v1.0.0")
+	w.up.Push(t, w.upBare, "master", "v1.0.0")
+	w.fork = gitfixture.Clone(t, w.upBare, filepath.Join(w.dir, "fork"))
+	w.fork.Commit(t, "carry: company patch", map[string]string{"company/patch.go": "package company\n"})
+	w.fork.Push(t, w.forkBare, "master")
+
+	s.s3.MakeBucket(w.bucket)
+	w.repo = s.registry + "/" + name + "/hyperkube"
+	w.hook = startReceiver(t)
+	img := "name: hyperkube\nbase: scratch\nhyperkube: true\nbinaries: [alpha, beta]\nentrypoint: [/usr/local/bin/hyperkube]\n"
+	os.MkdirAll(filepath.Join(w.dir, "images"), 0o755)
+	for p, body := range map[string]string{"images/hyperkube.yaml": img, "e2e.sh": e2eScript} {
+		if err := os.WriteFile(filepath.Join(w.dir, p), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.env = append(s.s3.Env(), "UP_TOKEN="+token, "FORK_TOKEN="+token, "BUILDKIT_HOST="+s.buildkit,
+		"HOOK_URL="+w.hook.url, "HYPERFORK_BRANCHES=", "HYPERFORK_FORCE=", targetEnv+"=")
+	w.yaml = fmt.Sprintf(`build:
+  builderImage: %s
+  platforms: [linux/amd64]
+  targets: [./cmd/alpha, ./cmd/beta]
+  ldflags: ["-X main.version={{.Version}}", "-X main.commit={{.Commit}}"]
+  images: [images/hyperkube.yaml]
+  testTargets: [./test/e2e]
+  testCommands: []
+test:
+  runner: exec
+  command: [./e2e.sh]
+  timeout: 2m
+  retries: 0
+`, s.builder)
+	return w
+}
+
+// config writes branches.yaml and returns its path.
+func (w *world) config() string {
+	w.t.Helper()
+	repo := w.repo
+	if w.registry != "" {
+		host, path, _ := strings.Cut(repo, "/")
+		_ = host
+		repo = w.registry + "/" + path
+	}
+	y := fmt.Sprintf(`apiVersion: hyperfork.dev/v1alpha1
+kind: Pipeline
+upstream:
+  url: %s/upstream.git
+  tokenEnv: UP_TOKEN
+fork:
+  url: %s/fork.git
+  tokenEnv: FORK_TOKEN
+branches:
+  - name: master
+publish:
+  registry: %s
+  keep: 2
+  keepCandidates: 1s
+logs:
+  store: s3://%s/logs
+  keep: 2
+notify:
+  - type: file
+    dir: notifications
+  - type: webhook
+    urlEnv: HOOK_URL
+state:
+  store: s3://%s/state
+  workDir: work
+  lease: %s
+%s`, w.git.url, w.git.url, repo, w.bucket, w.bucket, lease, w.yaml)
+	p := filepath.Join(w.dir, "branches.yaml")
+	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
+		w.t.Fatal(err)
+	}
+	return p
+}
+
+// upstreamCommit adds a commit on upstream's master and pushes it.
+func (w *world) upstreamCommit(msg string, files map[string]string) string {
+	w.t.Helper()
+	h := w.up.Commit(w.t, msg, files)
+	w.up.Push(w.t, w.upBare, "master")
+	return h
+}
+
+// forkHead reads the fork's master straight from the served repository.
+func (w *world) forkHead() string {
+	w.t.Helper()
+	return gitfixture.Git(w.t, w.fork.Home, w.forkBare, "rev-parse", "refs/heads/master")
+}
+
+// run is one hyperfork process.
+type run struct {
+	cmd    *osexec.Cmd
+	out    *syncBuffer
+	report string
+	start  time.Time
+	exited chan struct{}
+	err    error
+	took   time.Duration
+}
+
+// start runs target as its own process, the way CI runs it.
+func (w *world) start(target string, env ...string) *run {
+	w.t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	r := &run{out: &syncBuffer{}, report: filepath.Join(w.dir, "report.json"), exited: make(chan struct{})}
+	os.Remove(r.report)
+	r.cmd = osexec.Command(exe, "-test.run=^$")
+	r.cmd.Dir = w.dir
+	r.cmd.Env = append(append(append(os.Environ(), w.env...), "HYPERFORK_KILLPOINT=", targetEnv+"="+target,
+		"HYPERFORK_CONFIG="+w.config(), "HYPERFORK_REPORT="+r.report, "HYPERFORK_HTML="+filepath.Join(w.dir, "report.html")), env...)
+	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
+	r.start = time.Now()
+	if err := r.cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	go func() { r.err = r.cmd.Wait(); r.took = time.Since(r.start); close(r.exited) }()
+	w.t.Cleanup(func() { _ = r.cmd.Process.Kill(); <-r.exited })
+	return r
+}
+
+// wait returns the exit code, or -1 with killed set when SIGKILL ended it.
+func (r *run) wait(t *testing.T) (code int, killed bool) {
+	t.Helper()
+	select {
+	case <-r.exited:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the run did not end within 2 minutes:\n%s", r.out)
+	}
+	var ee *osexec.ExitError
+	switch {
+	case r.err == nil:
+		return 0, false
+	case errors.As(r.err, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return -1, ws.Signal() == syscall.SIGKILL
+		}
+		return ee.ExitCode(), false
+	}
+	t.Fatal(r.err)
+	return 0, false
+}
+
+// kill is the crash: SIGKILL to the hyperfork process alone.
+func (r *run) kill(t *testing.T) {
+	t.Helper()
+	if err := r.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// result runs target to its end and returns its exit code and report.
+func (w *world) result(target string, env ...string) (int, *report.Report, *run) {
+	w.t.Helper()
+	r := w.start(target, env...)
+	code, killed := r.wait(w.t)
+	if killed {
+		w.t.Fatalf("%s was killed:\n%s", target, r.out)
+	}
+	b, err := os.ReadFile(r.report)
+	if err != nil {
+		w.t.Fatalf("%s wrote no report (exit %d): %v\n%s", target, code, err, r.out)
+	}
+	var rep report.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		w.t.Fatal(err)
+	}
+	return code, &rep, r
+}
+
+// stateStore is the world's S3 state.
+func (w *world) stateStore() store.Backend {
+	w.t.Helper()
+	st, err := store.Open(context.Background(), "s3://"+w.bucket+"/state", store.S3Options{})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return st
+}
+
+// state reads the branch's record from the world's S3 state.
+func (w *world) state() store.BranchState {
+	w.t.Helper()
+	bs, err := store.LoadBranch(context.Background(), w.stateStore(), "master")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return bs
+}
+
+// logs is the world's logs.store.
+func (w *world) logs() store.Backend {
+	w.t.Helper()
+	st, err := store.Open(context.Background(), "s3://"+w.bucket+"/logs", store.S3Options{})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return st
+}
+
+// notifications returns the messages the file channel wrote.
+func (w *world) notifications() []notify.Message {
+	w.t.Helper()
+	files, _ := filepath.Glob(filepath.Join(w.dir, "notifications", "*.json"))
+	var out []notify.Message
+	for _, f := range files {
+		m, err := notify.ReadFile(f)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// tested returns the digests e2e.sh saw pass.
+func (w *world) tested() map[string]bool {
+	b, _ := os.ReadFile(filepath.Join(w.dir, "tested.txt"))
+	out := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		ref, result, _ := strings.Cut(line, " ")
+		if _, d, ok := strings.Cut(ref, "@"); ok && result == "passed" {
+			out[d] = true
+		}
+	}
+	return out
+}
+
+// receiver is a webhook endpoint that keeps what it was sent.
+type receiver struct {
+	url string
+	mu  sync.Mutex
+	got []delivery
+}
+
+// delivery is one POST: its delivery id, event and what it was about.
+type delivery struct {
+	id, event, branch, commit string
+}
+
+func startReceiver(t *testing.T) *receiver {
+	t.Helper()
+	rc := &receiver{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m notify.Message
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		rc.mu.Lock()
+		rc.got = append(rc.got, delivery{id: r.Header.Get("X-Hyperfork-Delivery"), event: m.Event, branch: m.Branch, commit: m.ForkCommit})
+		rc.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	rc.url = srv.URL + "/hook"
+	return rc
+}
+
+func (rc *receiver) deliveries() []delivery {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]delivery(nil), rc.got...)
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
