@@ -22,6 +22,20 @@ func TestReliability(t *testing.T) {
 				testCrashChain(t, s, name, idx, table)
 			})
 		}
+		for name, fn := range map[string]func(*testing.T, *servers){
+			"two-runners-at-once":   testTwoRunnersAtOnce,
+			"person-pushes-mid-run": testPersonPushesMidRun,
+			"registry-outage":       testRegistryOutage,
+			"s3-outage":             testS3Outage,
+		} {
+			if os.Getenv("HYPERFORK_RELIABILITY_POINTS") != "" {
+				break
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				fn(t, s)
+			})
+		}
 	})
 	table.write(t)
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/hyperfork/hyperfork/internal/store"
 	"github.com/hyperfork/hyperfork/internal/testutil/gitfixture"
 	"github.com/hyperfork/hyperfork/internal/testutil/gitserver"
+	"github.com/hyperfork/hyperfork/internal/testutil/s3test"
 )
 
 const (
@@ -48,11 +50,13 @@ var goProject = map[string]string{
 // e2eScript is test.command: it runs the candidate's own binaries and
 // writes JUnit, and appends each passed candidate to tested.txt beside it,
 // the test's own record of which digests passed. With a file HOLD beside
-// it, it says so in RUNNING and waits to be killed instead.
+// it, it says so in RUNNING and waits to be killed instead; with a file
+// PAUSE, it says so in RUNNING and goes on when PAUSE is gone.
 const e2eScript = `#!/bin/sh
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 if [ -e "$here/HOLD" ]; then : > "$here/RUNNING"; exec sleep 300; fi
+if [ -e "$here/PAUSE" ]; then : > "$here/RUNNING"; while [ -e "$here/PAUSE" ]; do sleep 0.1; done; rm -f "$here/RUNNING"; fi
 out=$("$HYPERFORK_BINDIR/alpha")
 "$HYPERFORK_BINDIR/e2e.test" -test.run TestE2E >/dev/null
 case "$out" in *"$HYPERFORK_VERSION"*) ;; *) echo "alpha printed $out, not $HYPERFORK_VERSION"; exit 1;; esac
@@ -83,17 +87,26 @@ type world struct {
 	bucket   string
 	repo     string // publish.registry
 	hook     *receiver
+	s3       *s3test.Server
 	env      []string
-	// registry and s3 override the shared servers' addresses in the
-	// config (an outage front), when set.
+	// registry, when set, is the host the config names for publishing
+	// instead of the shared registry's (an outage front for it).
 	registry string
-	s3       string
-	yaml     string // appended to the config
+	// workDir is state.workDir, the runner's own; default dir/work.
+	workDir string
+	yaml    string // appended to the config
+	runs    atomic.Int64
 }
 
 func newWorld(t *testing.T, s *servers, name string) *world {
 	t.Helper()
-	w := &world{t: t, name: name, dir: t.TempDir(), bucket: "hf-" + name}
+	return newWorldOn(t, s, s.s3, name)
+}
+
+// newWorldOn is newWorld with its state and logs on the S3 server s3.
+func newWorldOn(t *testing.T, s *servers, s3 *s3test.Server, name string) *world {
+	t.Helper()
+	w := &world{t: t, name: name, dir: t.TempDir(), bucket: "hf-" + name, s3: s3}
 	root := filepath.Join(w.dir, "srv")
 	w.upBare, w.forkBare = filepath.Join(root, "upstream.git"), filepath.Join(root, "fork.git")
 	gitfixture.NewBare(t, w.upBare)
@@ -109,7 +122,7 @@ func newWorld(t *testing.T, s *servers, name string) *world {
 	w.fork.Commit(t, "carry: company patch", map[string]string{"company/patch.go": "package company\n"})
 	w.fork.Push(t, w.forkBare, "master")
 
-	s.s3.MakeBucket(w.bucket)
+	s3.MakeBucket(w.bucket)
 	w.repo = s.registry + "/" + name + "/hyperkube"
 	w.hook = startReceiver(t)
 	img := "name: hyperkube\nbase: scratch\nhyperkube: true\nbinaries: [alpha, beta]\nentrypoint: [/usr/local/bin/hyperkube]\n"
@@ -119,33 +132,38 @@ func newWorld(t *testing.T, s *servers, name string) *world {
 			t.Fatal(err)
 		}
 	}
-	w.env = append(s.s3.Env(), "UP_TOKEN="+token, "FORK_TOKEN="+token, "BUILDKIT_HOST="+s.buildkit,
+	w.env = append(s3.Env(), "UP_TOKEN="+token, "FORK_TOKEN="+token, "BUILDKIT_HOST="+s.buildkit,
 		"HOOK_URL="+w.hook.url, "HYPERFORK_BRANCHES=", "HYPERFORK_FORCE=", targetEnv+"=")
 	w.yaml = fmt.Sprintf(`build:
   builderImage: %s
   platforms: [linux/amd64]
   targets: [./cmd/alpha, ./cmd/beta]
   ldflags: ["-X main.version={{.Version}}", "-X main.commit={{.Commit}}"]
-  images: [images/hyperkube.yaml]
+  images: [%s]
   testTargets: [./test/e2e]
   testCommands: []
 test:
   runner: exec
-  command: [./e2e.sh]
+  command: [%s]
   timeout: 2m
   retries: 0
-`, s.builder)
+`, s.builder, filepath.Join(w.dir, "images", "hyperkube.yaml"), filepath.Join(w.dir, "e2e.sh"))
 	return w
 }
 
-// config writes branches.yaml and returns its path.
+// config writes the config of the runner with w.workDir and returns its
+// path. Every path in it but the work folder is absolute, so runners with
+// their own work folders share the rest.
 func (w *world) config() string {
 	w.t.Helper()
 	repo := w.repo
 	if w.registry != "" {
-		host, path, _ := strings.Cut(repo, "/")
-		_ = host
+		_, path, _ := strings.Cut(repo, "/")
 		repo = w.registry + "/" + path
+	}
+	work := w.workDir
+	if work == "" {
+		work = filepath.Join(w.dir, "work")
 	}
 	y := fmt.Sprintf(`apiVersion: hyperfork.dev/v1alpha1
 kind: Pipeline
@@ -166,15 +184,15 @@ logs:
   keep: 2
 notify:
   - type: file
-    dir: notifications
+    dir: %s
   - type: webhook
     urlEnv: HOOK_URL
 state:
   store: s3://%s/state
-  workDir: work
+  workDir: %s
   lease: %s
-%s`, w.git.url, w.git.url, repo, w.bucket, w.bucket, lease, w.yaml)
-	p := filepath.Join(w.dir, "branches.yaml")
+%s`, w.git.url, w.git.url, repo, w.bucket, filepath.Join(w.dir, "notifications"), w.bucket, work, lease, w.yaml)
+	p := filepath.Join(w.dir, "branches-"+filepath.Base(work)+".yaml")
 	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
 		w.t.Fatal(err)
 	}
@@ -213,8 +231,7 @@ func (w *world) start(target string, env ...string) *run {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	r := &run{out: &syncBuffer{}, report: filepath.Join(w.dir, "report.json"), exited: make(chan struct{})}
-	os.Remove(r.report)
+	r := &run{out: &syncBuffer{}, report: filepath.Join(w.dir, fmt.Sprintf("report-%d.json", w.runs.Add(1))), exited: make(chan struct{})}
 	r.cmd = osexec.Command(exe, "-test.run=^$")
 	r.cmd.Dir = w.dir
 	r.cmd.Env = append(append(append(os.Environ(), w.env...), "HYPERFORK_KILLPOINT=", targetEnv+"="+target,
@@ -281,7 +298,7 @@ func (w *world) result(target string, env ...string) (int, *report.Report, *run)
 // stateStore is the world's S3 state.
 func (w *world) stateStore() store.Backend {
 	w.t.Helper()
-	st, err := store.Open(context.Background(), "s3://"+w.bucket+"/state", store.S3Options{})
+	st, err := store.Open(context.Background(), "s3://"+w.bucket+"/state", store.S3Options{Endpoint: w.s3.Endpoint})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -301,7 +318,7 @@ func (w *world) state() store.BranchState {
 // logs is the world's logs.store.
 func (w *world) logs() store.Backend {
 	w.t.Helper()
-	st, err := store.Open(context.Background(), "s3://"+w.bucket+"/logs", store.S3Options{})
+	st, err := store.Open(context.Background(), "s3://"+w.bucket+"/logs", store.S3Options{Endpoint: w.s3.Endpoint})
 	if err != nil {
 		w.t.Fatal(err)
 	}
