@@ -172,6 +172,8 @@ func (b *builder) run(ctx context.Context, f *flow, d decision) {
 		// the announcement.
 		recorded := out.Error
 		r.notifyBuild(ctx, out, scratch, id)
+		// Crash tests: announced, the broken commit not recorded yet.
+		killpoint.Reach("build.announced")
 		if broken {
 			// The commit itself is broken: record it so that the next run
 			// does not rebuild it in a loop; the next commit is built.

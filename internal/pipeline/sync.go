@@ -137,6 +137,8 @@ func (r *Runner) recordSync(ctx context.Context, b *report.Branch, o gitsync.Out
 		} else if o.Sync.Status == report.SyncConflict {
 			b.Sync.Notified = true
 		}
+		// Crash tests: announced, the dedupe key not recorded yet.
+		killpoint.Reach("sync.announced")
 	}
 	if sameSync(prev, st.Sync) && msg == nil {
 		// Nothing changed (the scheduled run that finds nothing new): no

@@ -22,11 +22,16 @@ type point struct {
 	// hold is the outside moment: "fetch" (the git server holds the
 	// fetch's object negotiation) or "test" (e2e.sh is running).
 	hold string
+	// special names a point that a release reaches only on a merge
+	// conflict ("conflict") or a commit that does not compile ("broken"):
+	// it runs in a world of its own, see testAnnouncementCrash.
+	special string
 }
 
-// crashPoints are the twenty-one moments, in the order a release meets
-// them: every stage boundary, and inside each stage between two effects
-// that must survive a crash in either order.
+// crashPoints are the moments, in the order a release meets them: every
+// stage boundary, and inside each stage between two effects that must
+// survive a crash in either order; the last two are on the paths of a
+// merge conflict and of a commit that does not compile.
 var crashPoints = []point{
 	{what: "lease taken, nothing else done", arm: "run.leased"},
 	{what: "during the fetch (server holds it)", hold: "fetch"},
@@ -49,6 +54,8 @@ var crashPoints = []point{
 	{what: "delivered, before the ledger record", arm: "notify.delivered"},
 	{what: "notified, before the publish record", arm: "publish.announced"},
 	{what: "publish recorded; lease, report left", arm: "publish.recorded"},
+	{what: "conflict announced, its key not recorded", arm: "sync.announced", special: "conflict"},
+	{what: "build error announced, not recorded", arm: "build.announced", special: "broken"},
 }
 
 // crashChains is how many worlds the points are dealt to, run at once: a

@@ -15,11 +15,18 @@ func TestReliability(t *testing.T) {
 	s := startServers(t)
 	table := &crashTable{}
 	t.Run("group", func(t *testing.T) {
-		for c, idx := range dealPoints(t) {
+		chains, specials := dealPoints(t)
+		for c, idx := range chains {
 			name := fmt.Sprintf("crash%c", 'a'+c)
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				testCrashChain(t, s, name, idx, table)
+			})
+		}
+		for _, i := range specials {
+			t.Run("crash-"+crashPoints[i].special, func(t *testing.T) {
+				t.Parallel()
+				testAnnouncementCrash(t, s, i, table)
 			})
 		}
 		for name, fn := range map[string]func(*testing.T, *servers){
@@ -41,12 +48,13 @@ func TestReliability(t *testing.T) {
 }
 
 // dealPoints deals the crash points to the chains, round robin so that
-// each chain meets them in a release's order. HYPERFORK_RELIABILITY_POINTS
-// (such as "3,17", numbers as in the table) runs only those, in one chain,
-// for work on one point.
-func dealPoints(t *testing.T) [][]int {
+// each chain meets them in a release's order, and returns the special
+// points apart. HYPERFORK_RELIABILITY_POINTS (such as "3,17", numbers as in
+// the table) runs only those, the chain's in one chain, for work on one
+// point.
+func dealPoints(t *testing.T) (chains [][]int, specials []int) {
+	var idx []int
 	if only := os.Getenv("HYPERFORK_RELIABILITY_POINTS"); only != "" {
-		var idx []int
 		for _, f := range strings.Split(only, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
 			if err != nil || n < 1 || n > len(crashPoints) {
@@ -54,11 +62,26 @@ func dealPoints(t *testing.T) [][]int {
 			}
 			idx = append(idx, n-1)
 		}
-		return [][]int{idx}
+	} else {
+		for i := range crashPoints {
+			idx = append(idx, i)
+		}
 	}
-	chains := make([][]int, crashChains)
-	for i := range crashPoints {
-		chains[i%crashChains] = append(chains[i%crashChains], i)
+	var plain []int
+	for _, i := range idx {
+		if crashPoints[i].special != "" {
+			specials = append(specials, i)
+		} else {
+			plain = append(plain, i)
+		}
 	}
-	return chains
+	n := crashChains
+	if os.Getenv("HYPERFORK_RELIABILITY_POINTS") != "" {
+		n = 1
+	}
+	chains = make([][]int, min(n, len(plain)))
+	for k, i := range plain {
+		chains[k%n] = append(chains[k%n], i)
+	}
+	return chains, specials
 }

@@ -207,6 +207,30 @@ func (w *world) upstreamCommit(msg string, files map[string]string) string {
 	return h
 }
 
+// forkCommit adds a carry on the fork's master and pushes it.
+func (w *world) forkCommit(msg string, files map[string]string) string {
+	w.t.Helper()
+	w.fork.Run(w.t, "fetch", "-q", w.forkBare, "+refs/heads/master:refs/remotes/f/master")
+	w.fork.Run(w.t, "checkout", "-q", "-B", "master", "refs/remotes/f/master")
+	h := w.fork.Commit(w.t, msg, files)
+	w.fork.Push(w.t, w.forkBare, "master")
+	return h
+}
+
+// commitOf is the fork commit a message is about: the announcement's, the
+// conflict's or the failed build's.
+func commitOf(m notify.Message) string {
+	switch {
+	case m.ForkCommit != "":
+		return m.ForkCommit
+	case m.Sync != nil && m.Sync.ForkCommit != "":
+		return m.Sync.ForkCommit
+	case m.Build != nil:
+		return m.Build.Commit
+	}
+	return ""
+}
+
 // forkHead reads the fork's master straight from the served repository.
 func (w *world) forkHead() string {
 	w.t.Helper()
@@ -375,7 +399,7 @@ func startReceiver(t *testing.T) *receiver {
 			return
 		}
 		rc.mu.Lock()
-		rc.got = append(rc.got, delivery{id: r.Header.Get("X-Hyperfork-Delivery"), event: m.Event, branch: m.Branch, commit: m.ForkCommit})
+		rc.got = append(rc.got, delivery{id: r.Header.Get("X-Hyperfork-Delivery"), event: m.Event, branch: m.Branch, commit: commitOf(m)})
 		rc.mu.Unlock()
 	}))
 	t.Cleanup(srv.Close)
