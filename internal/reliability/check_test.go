@@ -39,7 +39,7 @@ type checked struct {
 // check compares the world's end state after a release that exited 0 with
 // what an uninterrupted release reaches from the fork head before and the
 // upstream head up.
-func (c *chain) check(before, up string, rep *report.Report, rr *run) checked {
+func (c *chain) check(before, up string) checked {
 	w := c.w
 	var res checked
 	bad := func(format string, args ...any) { res.problems = append(res.problems, fmt.Sprintf(format, args...)) }
@@ -202,7 +202,7 @@ func (c *chain) check(before, up string, rep *report.Report, rr *run) checked {
 			runsOfHead++
 		}
 	}
-	res.summary = fmt.Sprintf("converged: fork %s (carries + upstream, tree = merge), %s+master on tested %s, %d images kept, %d test logs, 1 notification",
+	res.summary = fmt.Sprintf("converged: fork %s holds carries and upstream, tree = git's merge; tags %s and master on tested %s; %d images and %d test logs kept; 1 notification",
 		short(head), registry.StableTag(bs.Build.Version), short(digest), stable, len(runs))
 	if current > 1 {
 		res.summary += fmt.Sprintf(" (+%d of the killed run, same candidate, never counted, pruned after the next)", current-1)

@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -29,6 +30,15 @@ const targetEnv = "HYPERFORK_RELIABILITY_TARGET"
 func TestMain(m *testing.M) {
 	if target := os.Getenv(targetEnv); target != "" {
 		os.Exit(runTarget(target))
+	}
+	// The subtests spend most of their time waiting, for a dead run's
+	// lease to expire or for a process, not computing: more of them at
+	// once than the default of one per CPU, unless -test.parallel says.
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		_ = flag.Set("test.parallel", "8")
 	}
 	code := m.Run()
 	if buildkitd.d != nil {

@@ -3,6 +3,7 @@ package reliability
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hyperfork/hyperfork/internal/notify"
 	"github.com/hyperfork/hyperfork/internal/testutil/ocitest"
 	"github.com/hyperfork/hyperfork/internal/testutil/s3test"
 )
@@ -178,4 +180,40 @@ func (o *outage) up() {
 		o.t.Fatalf("outage: listen again on %s: %v", o.addr, err)
 	}
 	o.serve(ln)
+}
+
+// receiver is a webhook endpoint that keeps what it was sent.
+type receiver struct {
+	url string
+	mu  sync.Mutex
+	got []delivery
+}
+
+// delivery is one POST: its delivery id, event and what it was about.
+type delivery struct {
+	id, event, branch, commit string
+}
+
+func startReceiver(t *testing.T) *receiver {
+	t.Helper()
+	rc := &receiver{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m notify.Message
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		rc.mu.Lock()
+		rc.got = append(rc.got, delivery{id: r.Header.Get("X-Hyperfork-Delivery"), event: m.Event, branch: m.Branch, commit: commitOf(m)})
+		rc.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	rc.url = srv.URL + "/hook"
+	return rc
+}
+
+func (rc *receiver) deliveries() []delivery {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]delivery(nil), rc.got...)
 }

@@ -1,25 +1,16 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
-	osexec "os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hyperfork/hyperfork/internal/notify"
-	"github.com/hyperfork/hyperfork/internal/report"
 	"github.com/hyperfork/hyperfork/internal/store"
 	"github.com/hyperfork/hyperfork/internal/testutil/gitfixture"
 	"github.com/hyperfork/hyperfork/internal/testutil/gitserver"
@@ -237,88 +228,6 @@ func (w *world) forkHead() string {
 	return gitfixture.Git(w.t, w.fork.Home, w.forkBare, "rev-parse", "refs/heads/master")
 }
 
-// run is one hyperfork process.
-type run struct {
-	cmd    *osexec.Cmd
-	out    *syncBuffer
-	report string
-	start  time.Time
-	exited chan struct{}
-	err    error
-	took   time.Duration
-}
-
-// start runs target as its own process, the way CI runs it.
-func (w *world) start(target string, env ...string) *run {
-	w.t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	r := &run{out: &syncBuffer{}, report: filepath.Join(w.dir, fmt.Sprintf("report-%d.json", w.runs.Add(1))), exited: make(chan struct{})}
-	r.cmd = osexec.Command(exe, "-test.run=^$")
-	r.cmd.Dir = w.dir
-	r.cmd.Env = append(append(append(os.Environ(), w.env...), "HYPERFORK_KILLPOINT=", targetEnv+"="+target,
-		"HYPERFORK_CONFIG="+w.config(), "HYPERFORK_REPORT="+r.report, "HYPERFORK_HTML="+filepath.Join(w.dir, "report.html")), env...)
-	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
-	r.start = time.Now()
-	if err := r.cmd.Start(); err != nil {
-		w.t.Fatal(err)
-	}
-	go func() { r.err = r.cmd.Wait(); r.took = time.Since(r.start); close(r.exited) }()
-	w.t.Cleanup(func() { _ = r.cmd.Process.Kill(); <-r.exited })
-	return r
-}
-
-// wait returns the exit code, or -1 with killed set when SIGKILL ended it.
-func (r *run) wait(t *testing.T) (code int, killed bool) {
-	t.Helper()
-	select {
-	case <-r.exited:
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("the run did not end within 2 minutes:\n%s", r.out)
-	}
-	var ee *osexec.ExitError
-	switch {
-	case r.err == nil:
-		return 0, false
-	case errors.As(r.err, &ee):
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return -1, ws.Signal() == syscall.SIGKILL
-		}
-		return ee.ExitCode(), false
-	}
-	t.Fatal(r.err)
-	return 0, false
-}
-
-// kill is the crash: SIGKILL to the hyperfork process alone.
-func (r *run) kill(t *testing.T) {
-	t.Helper()
-	if err := r.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// result runs target to its end and returns its exit code and report.
-func (w *world) result(target string, env ...string) (int, *report.Report, *run) {
-	w.t.Helper()
-	r := w.start(target, env...)
-	code, killed := r.wait(w.t)
-	if killed {
-		w.t.Fatalf("%s was killed:\n%s", target, r.out)
-	}
-	b, err := os.ReadFile(r.report)
-	if err != nil {
-		w.t.Fatalf("%s wrote no report (exit %d): %v\n%s", target, code, err, r.out)
-	}
-	var rep report.Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		w.t.Fatal(err)
-	}
-	return code, &rep, r
-}
-
 // stateStore is the world's S3 state.
 func (w *world) stateStore() store.Backend {
 	w.t.Helper()
@@ -375,58 +284,4 @@ func (w *world) tested() map[string]bool {
 		}
 	}
 	return out
-}
-
-// receiver is a webhook endpoint that keeps what it was sent.
-type receiver struct {
-	url string
-	mu  sync.Mutex
-	got []delivery
-}
-
-// delivery is one POST: its delivery id, event and what it was about.
-type delivery struct {
-	id, event, branch, commit string
-}
-
-func startReceiver(t *testing.T) *receiver {
-	t.Helper()
-	rc := &receiver{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var m notify.Message
-		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		rc.mu.Lock()
-		rc.got = append(rc.got, delivery{id: r.Header.Get("X-Hyperfork-Delivery"), event: m.Event, branch: m.Branch, commit: commitOf(m)})
-		rc.mu.Unlock()
-	}))
-	t.Cleanup(srv.Close)
-	rc.url = srv.URL + "/hook"
-	return rc
-}
-
-func (rc *receiver) deliveries() []delivery {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]delivery(nil), rc.got...)
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a process writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
