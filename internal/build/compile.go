@@ -231,7 +231,7 @@ func buildFunc(spec Spec, have held) gateway.BuildFunc {
 		if err != nil {
 			return nil, err
 		}
-		defs, err := marshalConcurrently(ctx, states)
+		defs, err := Marshal(ctx, states)
 		if err != nil {
 			// Marshalling fails here only when the builder image's
 			// config cannot be fetched.

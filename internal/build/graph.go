@@ -11,7 +11,6 @@ import (
 	"github.com/moby/buildkit/client/llb"
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sync/errgroup"
 )
 
 // Names and paths inside the build. The cache IDs are stable so that every
@@ -345,7 +344,10 @@ func (r runOptions) SetRunOption(ei *llb.ExecInfo) {
 }
 
 // Marshal turns each platform's state into a definition BuildKit can solve.
-// It needs no daemon; tests use it to inspect the ops.
+// One after the other: the platforms' states share ops (the builder image,
+// the source, the helper), and llb sorts an exec op's mounts in place while
+// marshalling, so marshalling them at once races. The builder image is one
+// for all platforms (cross-compiled), resolved once and memoized.
 func Marshal(ctx context.Context, states map[string]llb.State) (map[string]*llb.Definition, error) {
 	defs := make(map[string]*llb.Definition, len(states))
 	for id, st := range states {
@@ -354,39 +356,6 @@ func Marshal(ctx context.Context, states map[string]llb.State) (map[string]*llb.
 			return nil, fmt.Errorf("marshal build graph for %s: %w", id, err)
 		}
 		defs[id] = def
-	}
-	return defs, nil
-}
-
-// marshalConcurrently is Marshal for states whose builder image is resolved
-// through the daemon: each resolution is a round trip, so platforms go in
-// parallel.
-func marshalConcurrently(ctx context.Context, states map[string]llb.State) (map[string]*llb.Definition, error) {
-	defs := make(map[string]*llb.Definition, len(states))
-	results := make(chan struct {
-		id  string
-		def *llb.Definition
-	}, len(states))
-	g, gctx := errgroup.WithContext(ctx)
-	for id, st := range states {
-		g.Go(func() error {
-			def, err := st.Marshal(gctx)
-			if err != nil {
-				return fmt.Errorf("marshal build graph for %s: %w", id, err)
-			}
-			results <- struct {
-				id  string
-				def *llb.Definition
-			}{id, def}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	close(results)
-	for r := range results {
-		defs[r.id] = r.def
 	}
 	return defs, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/hyperfork/hyperfork/internal/report"
 	"github.com/hyperfork/hyperfork/internal/store"
@@ -28,12 +29,17 @@ func (r *Runner) keepBranchReports(ctx context.Context, rep *report.Report) {
 	if !workTargets[rep.Target] {
 		return
 	}
+	// At once: on S3 each is a round trip, and a no-op run waits for them.
+	var wg sync.WaitGroup
 	for _, b := range rep.Branches {
-		br := branchReport{Target: rep.Target, Finished: rep.Finished, Branch: b}
-		if err := store.PutJSON(context.WithoutCancel(ctx), r.state, branchReportKey(rep.Target, b.Name), br); err != nil {
-			r.log.Error("write the branch's report to the state store", "branch", b.Name, "err", err)
-		}
+		wg.Go(func() {
+			br := branchReport{Target: rep.Target, Finished: rep.Finished, Branch: b}
+			if err := store.PutJSON(context.WithoutCancel(ctx), r.state, branchReportKey(rep.Target, b.Name), br); err != nil {
+				r.log.Error("write the branch's report to the state store", "branch", b.Name, "err", err)
+			}
+		})
 	}
+	wg.Wait()
 }
 
 // lastBranchReport is the newest work run's entry for branch, preferring a
