@@ -275,18 +275,22 @@ func (l *Lease) Context(parent context.Context) (context.Context, context.Cancel
 
 // Release stops renewal and gives the lock up. It runs even when ctx is
 // already cancelled (a run stopped by a signal still releases its locks),
-// bounded by releaseTimeout. Releasing twice, or a lease that was lost,
-// does nothing.
+// bounded by releaseTimeout. Releasing twice does nothing. A lost lease is
+// still released where its record is unchanged (a renewal that came too
+// late, with nobody taking the lock meanwhile): the release deletes only
+// this run's own record, so the next run need not wait out the lease.
 func (l *Lease) Release(ctx context.Context) error {
 	l.stop()
 	<-l.stopped
 	l.mu.Lock()
-	if l.released || l.err != nil {
+	if l.released {
 		l.mu.Unlock()
 		return nil
 	}
 	l.released = true
-	close(l.done)
+	if l.err == nil {
+		close(l.done)
+	}
 	l.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()

@@ -5,14 +5,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/hyperfork/hyperfork/internal/testutil/s3test"
 )
@@ -391,4 +397,65 @@ func holdLock(location string) {
 	fmt.Printf("HELD %d\n", os.Getpid())
 	time.Sleep(time.Minute)
 	os.Exit(0)
+}
+
+// lossyTransport sends a request on to the server and then loses the
+// answer, for the next drop PUTs of a lock: what a timed-out renewal that
+// landed looks like to its client. A real server cannot be made to do it.
+type lossyTransport struct {
+	next http.RoundTripper
+	drop *atomic.Int32
+}
+
+func (l lossyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodPut || !strings.Contains(req.URL.Path, "/locks/") || l.drop.Add(-1) < 0 {
+		return l.next.RoundTrip(req)
+	}
+	resp, err := l.next.RoundTrip(req)
+	if err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	return nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+}
+
+// A renewal that lands but whose answer is lost is still this run's lease:
+// the next renewal finds its own record under an ETag it never saw, keeps
+// the lease instead of calling it lost, and Release frees the lock at once.
+func TestS3LeaseRenewalThatLandedUnseenIsStillHeld(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Start(t)
+	srv.MakeBucket("state")
+	var drop atomic.Int32
+	st := s3Store(t, srv, "state", func(o *s3.Options) {
+		o.HTTPClient = &http.Client{Transport: lossyTransport{next: http.DefaultTransport, drop: &drop}}
+	})
+	ttl := 2 * time.Second
+	l, err := st.LockBranch(ctx, "master", Holder{RunID: "held", Target: "release"}, WithTTL(ttl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop.Store(1)
+	deadline := time.Now().Add(4 * ttl)
+	for drop.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if drop.Load() > 0 {
+		t.Fatal("no renewal was made")
+	}
+	time.Sleep(2 * ttl) // renewals after the lost answer
+	if err := l.Err(); err != nil {
+		t.Fatalf("the lease was called lost after a renewal that landed: %v", err)
+	}
+	if _, err := st.LockBranch(ctx, "master", Holder{RunID: "intruder"}, WithTTL(ttl)); !errors.Is(err, ErrLocked) {
+		t.Fatalf("while held, another taker got: %v", err)
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next, err := st.LockBranch(ctx, "master", Holder{RunID: "next"}, WithTTL(ttl))
+	if err != nil {
+		t.Fatalf("right after Release, the next run is refused: %v", err)
+	}
+	next.Release(ctx)
 }

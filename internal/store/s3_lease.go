@@ -155,16 +155,28 @@ func (s *S3) readLock(ctx context.Context, objectKey string) (lockState, error) 
 
 // newLease starts the renewal of a lock object this process holds.
 func (s *S3) newLease(ctx context.Context, objectKey string, h Holder, tookOver *Holder, ttl time.Duration, etag string, start time.Time) *Lease {
-	var mu sync.Mutex // guards etag between renewal and release
+	var mu sync.Mutex // guards etag and mine between renewal and release
+	// mine holds the nonces of renewals since the last one known to have
+	// landed: a renewal whose request timed out, or that the SDK retried,
+	// may have landed all the same, and then the lock is still this run's
+	// under an ETag it never saw.
+	mine := map[string]time.Time{}
 	renew := func(ctx context.Context) (time.Time, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		start := time.Now()
-		next, err := s.putLock(ctx, objectKey, h, ttl, start, etag, randomID())
+		nonce := randomID()
+		mine[nonce] = start
+		next, err := s.putLock(ctx, objectKey, h, ttl, start, etag, nonce)
 		if err != nil {
 			if isConflict(err) || isNotFound(err) {
 				why := "another run took it over"
 				if cur, rerr := s.readLock(ctx, objectKey); rerr == nil {
+					if at, ours := mine[cur.rec.Nonce]; ours {
+						etag = cur.etag
+						clear(mine)
+						return at.Add(ttl), nil
+					}
 					why = "it was taken over by " + cur.rec.Holder.String()
 				} else if errors.Is(rerr, ErrNotFound) {
 					why = "its lock object was deleted"
@@ -174,6 +186,7 @@ func (s *S3) newLease(ctx context.Context, objectKey string, h Holder, tookOver 
 			return time.Time{}, s.fail("renew lock", objectKey, err)
 		}
 		etag = next
+		clear(mine)
 		// The holder judges its own expiry by its own clock, from before
 		// the request: never later than the server's view.
 		return start.Add(ttl), nil
@@ -181,6 +194,15 @@ func (s *S3) newLease(ctx context.Context, objectKey string, h Holder, tookOver 
 	release := func(ctx context.Context) error {
 		mu.Lock()
 		defer mu.Unlock()
+		if len(mine) > 0 {
+			// The last renewal failed; if it landed, the record is ours
+			// under another ETag, and the next run must not wait for it.
+			if cur, err := s.readLock(ctx, objectKey); err == nil {
+				if _, ours := mine[cur.rec.Nonce]; ours {
+					etag = cur.etag
+				}
+			}
+		}
 		return s.deleteLock(ctx, objectKey, etag)
 	}
 	return newLease(ctx, h, tookOver, ttl, start.Add(ttl), renew, release)
