@@ -70,6 +70,19 @@ func variant(v string) string {
 }
 
 func readTar(r io.Reader, files map[string][]byte) error {
+	return eachFile(r, func(name string, f io.Reader) error {
+		if strings.HasPrefix(path.Base(name), ".wh.") {
+			return nil
+		}
+		b, err := io.ReadAll(f)
+		files[name] = b
+		return err
+	})
+}
+
+// eachFile hands each regular file of a layer's tar stream to fn, named
+// by its clean path without a leading slash.
+func eachFile(r io.Reader, fn func(name string, f io.Reader) error) error {
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
@@ -79,15 +92,12 @@ func readTar(r io.Reader, files map[string][]byte) error {
 		if err != nil {
 			return err
 		}
-		name := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
-		if h.Typeflag != tar.TypeReg || strings.HasPrefix(path.Base(name), ".wh.") {
+		if h.Typeflag != tar.TypeReg {
 			continue
 		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
+		if err := fn(strings.TrimPrefix(path.Clean("/"+h.Name), "/"), tr); err != nil {
 			return err
 		}
-		files[name] = b
 	}
 }
 
@@ -115,25 +125,17 @@ func ExtractCommands(idx Index, platform, dir string, names []string) ([]string,
 
 // extractTar writes the wanted commands of one layer into dir.
 func extractTar(r io.Reader, dir string, want, found map[string]bool) error {
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
+	return eachFile(r, func(name string, f io.Reader) error {
+		base := path.Base(name)
+		if path.Dir(name) != binDir || !want[base] {
 			return nil
 		}
-		if err != nil {
-			return err
-		}
-		name := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
-		base := path.Base(name)
-		if h.Typeflag != tar.TypeReg || path.Dir(name) != binDir || !want[base] {
-			continue
-		}
-		if err := writeCommand(filepath.Join(dir, base), tr); err != nil {
+		if err := writeCommand(filepath.Join(dir, base), f); err != nil {
 			return err
 		}
 		found[base] = true
-	}
+		return nil
+	})
 }
 
 // writeCommand writes an executable through a temporary file, so that a
