@@ -32,6 +32,9 @@ func (r *Runner) keepBranchReports(ctx context.Context, rep *report.Report) {
 	// At once: on S3 each is a round trip, and a no-op run waits for them.
 	var wg sync.WaitGroup
 	for _, b := range rep.Branches {
+		if b.ExitCode == report.ExitLocked {
+			continue // another run held it: this one did nothing there to report
+		}
 		wg.Go(func() {
 			br := branchReport{Target: rep.Target, Finished: rep.Finished, Branch: b}
 			if err := store.PutJSON(context.WithoutCancel(ctx), r.state, branchReportKey(rep.Target, b.Name), br); err != nil {

@@ -63,7 +63,7 @@ func (r *Runner) runReport(ctx context.Context) (*report.Report, error) {
 		if br == nil {
 			// Runs from before branch reports were kept: the last run's.
 			for _, lb := range last.Branches {
-				if lb.Name == b.Name {
+				if lb.Name == b.Name && lb.ExitCode != report.ExitLocked {
 					br = &branchReport{Target: last.Target, Finished: last.Finished, Branch: lb}
 				}
 			}

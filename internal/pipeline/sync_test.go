@@ -431,6 +431,11 @@ func TestLockedBranchExitsFive(t *testing.T) {
 	if r := w.branch(rep, "release-1.0"); r.Sync == nil || r.Sync.Status != report.SyncMerged {
 		t.Fatalf("the free branch did not sync: %+v", r)
 	}
+	// The locked branch's last run is still the one that did the work
+	// (here: none), not this refusal; the free branch's is this sync.
+	if _, _, out := w.run("report"); !strings.Contains(out, "master: no run yet") || !strings.Contains(out, "release-1.0: sync merged") {
+		t.Fatalf("report after a refused branch:\n%s", out)
+	}
 }
 
 func TestReportAndPrune(t *testing.T) {
