@@ -176,7 +176,9 @@ func StartDaemon(ctx context.Context, opts DaemonOptions) (*Daemon, error) {
 		logger.Info("overlayfs unavailable, using the slower native snapshotter", "reason", err)
 	}
 	cfg := filepath.Join(dir, "buildkitd.toml")
-	want := daemonConfig(runc, snapshotter, opts.InsecureRegistries)
+	// The trace socket's name is as long as buildkitd.sock's, so it fits
+	// wherever socketPath put that one.
+	want := daemonConfig(runc, snapshotter, filepath.Join(filepath.Dir(sock), "otel-grpc.sock"), opts.InsecureRegistries)
 	if answers(ctx, d.addr) {
 		// A kept daemon runs with the options of the run that started it;
 		// one with other insecure registries could not pull this run's images.
@@ -321,9 +323,10 @@ func buildkitdBinary(ctx context.Context, moduleDir string) (string, error) {
 	return "", errors.New("find buildkitd: not on PATH and no module folder given: set DaemonOptions.ModuleDir to the repository root, or install buildkitd")
 }
 
-// maxSocketPath is the longest path a unix socket address can hold
-// (sun_path is 108 bytes with the terminating NUL on Linux).
-const maxSocketPath = 107
+// maxSocketPath is the longest socket path buildkitd accepts: sun_path holds
+// 107 bytes on Linux, but buildkitd creates its sockets through containerd's
+// CreateUnixSocket, which refuses anything over 104 (the BSDs' limit).
+const maxSocketPath = 104
 
 // socketPath returns <dir>/buildkitd.sock, or, when that is too long for a
 // unix socket, a short path under /run (or the temp folder) derived from dir,

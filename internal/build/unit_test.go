@@ -82,10 +82,11 @@ func TestHyperkubeDispatcher(t *testing.T) {
 }
 
 func TestDaemonConfig(t *testing.T) {
-	got := string(daemonConfig("/usr/sbin/runc", "overlayfs", []string{"reg.local:5000", "127.0.0.1:5000", "reg.local:5000", ""}))
+	got := string(daemonConfig("/usr/sbin/runc", "overlayfs", "/s/buildkitd/otel-grpc.sock", []string{"reg.local:5000", "127.0.0.1:5000", "reg.local:5000", ""}))
 	for _, want := range []string{
 		"[worker.oci]\n  enabled = true\n  binary = \"/usr/sbin/runc\"\n  snapshotter = \"overlayfs\"\n  networkMode = \"host\"",
 		"[worker.containerd]\n  enabled = false",
+		"[otel]\n  socketPath = \"/s/buildkitd/otel-grpc.sock\"",
 		"[registry.\"127.0.0.1:5000\"]\n  http = true\n  insecure = true",
 		"[registry.\"reg.local:5000\"]\n  http = true\n  insecure = true",
 	} {
