@@ -21,10 +21,10 @@ func Status(ctx context.Context) error { return run(ctx, "status") }
 // Build compiles and packs every branch whose fork head changed, and pushes the images as candidates.
 func Build(ctx context.Context) error { return run(ctx, "build") }
 
-// Test runs conformance on each branch's untested candidate (the stage is not built yet: it reports skipped).
+// Test runs conformance (test.runner: kubetest2 on kind, or your own command) on each branch's untested candidate, retries failed specs, and records the verdict.
 func Test(ctx context.Context) error { return run(ctx, "test") }
 
-// Publish gives tested candidates their stable tags (the stage is not built yet: it reports skipped).
+// Publish gives each candidate that passed its tests its stable tags, applies retention, and announces the release.
 func Publish(ctx context.Context) error { return run(ctx, "publish") }
 
 // Release runs sync, then build, test and publish per branch, skipping every stage whose inputs did not change.

@@ -230,6 +230,18 @@ func TestJenkinsfileExitCodes(t *testing.T) {
 	if !regexp.MustCompile(`code = sh\(script: '[^']*go tool mage release',\s*returnStatus: true\)`).MatchString(body) {
 		t.Fatalf("releaseBranch does not capture the exit code of `go tool mage release` with returnStatus: true (a plain sh throws on non-zero, before any mapping):\n%s", body)
 	}
+	// go tool exits 0 after its tool was killed: a stale report must not
+	// vouch for this run, and 0 without a report saying 0 is an error.
+	if !strings.Contains(body, `rm -f "$HYPERFORK_REPORT"; `) {
+		t.Errorf("releaseBranch does not remove an earlier run's report before the release:\n%s", body)
+	}
+	guard := regexp.MustCompile(`if \(code == 0 && !reportSaysDone\(report\)\) \{\s*error\(`).FindStringIndex(body)
+	if sw := strings.Index(body, "switch (code)"); guard == nil || guard[0] > sw {
+		t.Errorf("releaseBranch does not fail an exit 0 without a report saying 0 before mapping the code:\n%s", body)
+	}
+	if from, to := j.block(t, `def reportSaysDone\(String report\)\s*`); !strings.Contains(j.src[from:to], "fileExists(report)") || !strings.Contains(j.src[from:to], "rep['exitCode'] == 0") {
+		t.Errorf("reportSaysDone does not check that the report exists and says exitCode 0:\n%s", j.src[from:to])
+	}
 	loc := regexp.MustCompile(`switch \(code\)\s*`).FindStringIndex(j.code[from:to])
 	if loc == nil {
 		t.Fatal("releaseBranch has no switch (code)")

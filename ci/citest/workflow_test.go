@@ -356,6 +356,7 @@ func TestReleaseExitCodes(t *testing.T) {
 		Name: "master", ExitCode: report.ExitConflict,
 		Sync: &report.Sync{Status: report.SyncConflict, Conflicts: []report.Conflict{{Path: "pkg/kubelet/kubelet.go"}, {Path: "go.mod"}}, Resolution: "git clone …"},
 	}}}
+	done := &report.Report{Target: "release", ExitCode: report.ExitOK, Branches: []*report.Branch{{Name: "master"}}}
 	failed := &report.Report{Target: "release", ExitCode: report.ExitTests, Branches: []*report.Branch{{
 		Name: "master", ExitCode: report.ExitTests,
 		Test: &report.Test{Status: "failed", Failed: 2, New: []string{"[sig-network] Services should serve a basic endpoint [Conformance]", "[sig-apps] Deployment 100% rollout [Conformance]"}},
@@ -366,7 +367,9 @@ func TestReleaseExitCodes(t *testing.T) {
 		wantExit int
 		want     []string
 	}{
-		{report.ExitOK, nil, 0, []string{"`master`: done"}},
+		{report.ExitOK, done, 0, []string{"`master`: done"}},
+		// go tool's exit 0 after its tool was killed: no report, a failure.
+		{report.ExitOK, nil, 1, []string{"::error title=hyperfork release failed on master::", "exited 0 but wrote no report", "killed, no report"}},
 		{report.ExitConflict, conflict, 0, []string{"::warning title=hyperfork merge conflict on master::", "conflicts in pkg/kubelet/kubelet.go, go.mod", ".branches[].sync.resolution"}},
 		{report.ExitTests, failed, 4, []string{"::error title=hyperfork tests failed on master::", "new failures: [sig-network] Services should serve a basic endpoint [Conformance], [sig-apps] Deployment 100%25 rollout [Conformance]"}},
 		{report.ExitTests, nil, 4, []string{"::error title=hyperfork tests failed on master::", "none new"}},
@@ -398,8 +401,12 @@ func TestReleaseExitCodes(t *testing.T) {
 			if tc.wantExit == 0 && strings.Contains(r.out, "::error") {
 				t.Errorf("exit %d annotated an error:\n%s", tc.code, r.out)
 			}
-			if code, _ := outputValue(r.output, "code"); code != fmt.Sprint(tc.code) {
-				t.Errorf("output code=%q, want %d", code, tc.code)
+			wantCode := tc.code
+			if tc.code == report.ExitOK && tc.rep == nil {
+				wantCode = report.ExitFailed
+			}
+			if code, _ := outputValue(r.output, "code"); code != fmt.Sprint(wantCode) {
+				t.Errorf("output code=%q, want %d", code, wantCode)
 			}
 			log, err := os.ReadFile(filepath.Join(dir, "hyperfork-release.log"))
 			if err != nil || !strings.Contains(string(log), "stub release: branches=master force=1 report=hyperfork-report.json junit=hyperfork-junit") {

@@ -40,8 +40,8 @@ type Candidate struct {
 	Artifacts map[string]string
 }
 
-// Result is what test hands on to publish. The test stage does not exist
-// yet, so no flow has one.
+// Result is what test hands on to publish: the verdict recorded for exactly
+// one candidate. A flow whose test stage ended in an error has none.
 type Result struct {
 	Status string
 	// Candidate is the digest that was tested.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hyperfork/hyperfork/internal/conformance/history"
+	"github.com/hyperfork/hyperfork/internal/conformance/junit"
 	"github.com/hyperfork/hyperfork/internal/report"
 	"github.com/hyperfork/hyperfork/internal/store"
 	"github.com/hyperfork/hyperfork/internal/testreport"
@@ -185,6 +186,37 @@ func (r *Runner) pruneBuildLogs(ctx context.Context, configured map[string]bool)
 
 // writeHTML writes the test-history report of the selected branches to
 // Options.HTMLPath: one static file that opens offline.
+// reportSuspects keys the recorded suspects by failure for the HTML report.
+// The record names tests as the history's test names do; a name that two
+// classnames share gets the range under both.
+func reportSuspects(h *history.History, runs map[string][]store.SuspectRange) map[testreport.FailureKey][]testreport.Commit {
+	if len(runs) == 0 {
+		return nil
+	}
+	byName := map[string][]junit.ID{}
+	for _, t := range h.Tests {
+		byName[t.Name] = append(byName[t.Name], t.ID)
+	}
+	out := map[testreport.FailureKey][]testreport.Commit{}
+	for run, ranges := range runs {
+		for _, sr := range ranges {
+			var commits []testreport.Commit
+			for _, c := range sr.Upstream {
+				commits = append(commits, testreport.Commit{Hash: c.Hash, Subject: c.Subject, Side: testreport.Upstream})
+			}
+			for _, c := range sr.Carries {
+				commits = append(commits, testreport.Commit{Hash: c.Hash, Subject: c.Subject, Side: testreport.Carry})
+			}
+			for _, name := range sr.Tests {
+				for _, id := range byName[name] {
+					out[testreport.FailureKey{Run: run, Test: id}] = commits
+				}
+			}
+		}
+	}
+	return out
+}
+
 func (r *Runner) writeHTML(ctx context.Context) error {
 	branches, err := r.branches()
 	if err != nil {
@@ -205,7 +237,7 @@ func (r *Runner) writeHTML(ctx context.Context) error {
 		for id, loc := range st.Test.RunLogs {
 			logs[id] = r.artifactLink(ctx, loc)
 		}
-		in.Branches = append(in.Branches, testreport.Branch{History: h, Logs: logs})
+		in.Branches = append(in.Branches, testreport.Branch{History: h, Logs: logs, Suspects: reportSuspects(h, st.Test.RunSuspects)})
 	}
 	path := r.opts.HTMLPath
 	if path == "" {

@@ -66,7 +66,13 @@ func (r *Runner) runPublish(ctx context.Context, f *flow, d decision) {
 		}
 		promoted, err := repo.Promote(ctx, f.cand.Images, registry.PromotionTags(f.cand.Version, f.branch.Name))
 		if err != nil {
+			// Promotion is all images or none, so nothing was pushed.
+			// Not recorded: the next run promotes again, and the
+			// message, under one delivery id per candidate, is sent once.
 			fail(fmt.Errorf("promote %s: %w", short(f.cand.Commit), err))
+			if aerr := r.announce(ctx, f, p); aerr != nil {
+				f.rb.Error = joinErr(f.rb.Error, r.redactor.String(aerr.Error()))
+			}
 			return
 		}
 		p.Status, p.Image, p.Tags = report.PublishPublished, f.cand.Primary, promoted.Tags
@@ -139,19 +145,52 @@ func (r *Runner) retain(ctx context.Context, repo *registry.Repository, branch s
 
 // announce sends the one message of this verdict: pass or fail, published
 // or not and why, the image with its tags, the counts, new failures with
-// their suspects, the log attached.
+// their suspects, the log attached. Its event says which: release.published;
+// test.failed (tests ran, some failed, nothing published); release.failed
+// (tests passed, publishing did not).
 func (r *Runner) announce(ctx context.Context, f *flow, p *report.Publish) error {
-	t := f.rb.Test
-	event := notify.EventReleasePublished
-	title := fmt.Sprintf("hyperfork: %s %s passed and is published as %s", f.branch.Name, f.cand.Version, strings.Join(p.Tags, ", "))
-	if p.Status != report.PublishPublished {
+	var event, title string
+	switch {
+	case p.Status == report.PublishPublished:
+		event = notify.EventReleasePublished
+		title = fmt.Sprintf("hyperfork: %s %s passed and is published as %s", f.branch.Name, f.cand.Version, strings.Join(p.Tags, ", "))
+	case f.result.Status != report.TestPassed:
+		event = notify.EventTestFailed
+		title = fmt.Sprintf("hyperfork: %s %s failed its tests and was not published", f.branch.Name, f.cand.Version)
+	default:
 		event = notify.EventReleaseFailed
-		title = fmt.Sprintf("hyperfork: %s %s was not published: %s", f.branch.Name, f.cand.Version, p.Reason)
+		title = fmt.Sprintf("hyperfork: %s %s passed its tests but was not published: %s", f.branch.Name, f.cand.Version, p.Reason)
 	}
-	m := notify.Message{Event: event, Branch: f.branch.Name, Title: title, Status: p.Status,
+	return r.notifier.Send(ctx, r.testMessage(ctx, f, event, title, p))
+}
+
+// announceTestError tells the administrator the tests of a candidate could
+// not run (a cluster that did not come up, a timeout, a suite that crashed):
+// nothing is published and the next run tests again. One message per
+// candidate: the delivery id names the commit, so a nightly retry that
+// meets the same fault does not repeat it.
+func (r *Runner) announceTestError(ctx context.Context, f *flow) {
+	title := fmt.Sprintf("hyperfork: the tests of %s %s could not run; nothing was published and the next run tests again: %s",
+		f.branch.Name, f.cand.Version, f.rb.Test.Reason)
+	if err := r.notifier.Send(ctx, r.testMessage(ctx, f, notify.EventTestError, title, nil)); err != nil {
+		f.rb.Error = joinErr(f.rb.Error, r.redactor.String(err.Error()))
+		f.rb.ExitCode = report.Combine(f.rb.ExitCode, report.ExitFailed)
+	}
+}
+
+// testMessage is the message about one candidate's tests: the counts, new
+// failures with their suspects, the log linked and attached, and with p the
+// publish outcome.
+func (r *Runner) testMessage(ctx context.Context, f *flow, event, title string, p *report.Publish) notify.Message {
+	t := f.rb.Test
+	m := notify.Message{Event: event, Branch: f.branch.Name, Title: title,
 		ID: f.branch.Name + "/" + event + "/" + f.cand.Commit, ForkCommit: f.cand.Commit,
-		Pushed: p.Status == report.PublishPublished, Reason: p.Reason, Image: f.cand.Primary, Tags: p.Tags,
-		Build: f.rb.Build, Test: t, Publish: p}
+		Image: f.cand.Primary, Build: f.rb.Build, Test: t}
+	if p != nil {
+		m.Status, m.Pushed, m.Reason, m.Tags, m.Publish = p.Status, p.Status == report.PublishPublished, p.Reason, p.Tags, p
+	} else if t != nil {
+		m.Status, m.Reason = t.Status, t.Reason
+	}
 	if f.head != nil {
 		m.UpstreamCommit = f.head.Upstream
 	}
@@ -192,7 +231,7 @@ func (r *Runner) announce(ctx context.Context, f *flow, p *report.Publish) error
 		logLine = t.Log
 	}
 	m.Text = fmt.Sprintf("%s\n\nimage: %s\ntests: %s\nlog: %s\n", title, f.cand.Primary, testLine(t), logLine)
-	return r.notifier.Send(ctx, m)
+	return m
 }
 
 func testLine(t *report.Test) string {

@@ -48,12 +48,18 @@ func (s *syncBuffer) String() string {
 
 func (w *world) startMage(t *testing.T, target string, extraEnv ...string) *mageRun {
 	t.Helper()
+	return w.startMageArgs(t, []string{target}, extraEnv...)
+}
+
+// startMageArgs is startMage with mage's arguments as a user types them.
+func (w *world) startMageArgs(t *testing.T, args []string, extraEnv ...string) *mageRun {
+	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &mageRun{out: &syncBuffer{}, rep: filepath.Join(w.dir, "report-"+target+".json"), exited: make(chan struct{})}
-	m.cmd = osexec.Command("go", "tool", "mage", target)
+	m := &mageRun{out: &syncBuffer{}, rep: filepath.Join(w.dir, "report-"+args[0]+".json"), exited: make(chan struct{})}
+	m.cmd = osexec.Command("go", append([]string{"tool", "mage"}, args...)...)
 	m.cmd.Dir = root
 	m.cmd.Env = append(os.Environ(), "HYPERFORK_CONFIG="+w.config(), "HYPERFORK_REPORT="+m.rep)
 	for k, v := range w.env {
@@ -251,5 +257,34 @@ func TestConcurrentMageRuns(t *testing.T) {
 		if strings.Contains(m.out.String(), "mage_output_file.go") {
 			t.Errorf("run %d raced on mage's compile:\n%s", i, m.out)
 		}
+	}
+}
+
+// TestHelpAfterATargetRunsNothing runs `go tool mage sync --help` and
+// `sync -h` with an upstream commit waiting: each prints the target's help
+// and exits 0, and nothing is synced, pushed or reported.
+func TestHelpAfterATargetRunsNothing(t *testing.T) {
+	w := newWorld(t)
+	w.branches = "branches:\n  - name: master\n"
+	w.upstreamCommit("master", "upstream: fix", map[string]string{"pkg/fix.go": "package pkg\n"})
+	before := w.forkHead("master")
+	for _, flag := range []string{"--help", "-h"} {
+		m := w.startMageArgs(t, []string{"sync", flag})
+		if code := m.wait(t, 5*time.Minute); code != 0 {
+			t.Fatalf("go tool mage sync %s: exit %d\n%s", flag, code, m.out)
+		}
+		out := m.out.String()
+		if !strings.Contains(out, "Sync merges new upstream commits") || !strings.Contains(out, "Usage") {
+			t.Errorf("go tool mage sync %s does not print the target's help:\n%s", flag, out)
+		}
+		if strings.Contains(out, "merged") || strings.Contains(out, "master:") {
+			t.Errorf("go tool mage sync %s ran a sync:\n%s", flag, out)
+		}
+		if _, err := os.Stat(m.rep); !os.IsNotExist(err) {
+			t.Errorf("go tool mage sync %s wrote a report (%v)", flag, err)
+		}
+	}
+	if after := w.forkHead("master"); after != before {
+		t.Errorf("help moved the fork from %s to %s", before, after)
 	}
 }

@@ -463,10 +463,33 @@ func TestReportAndPrune(t *testing.T) {
 		when := time.Unix(int64(1700000000+i), 0)
 		os.Chtimes(p, when, when)
 	}
+	// What a git killed mid-fetch leaves in the mirror: a temporary pack and
+	// a ref lock, hours old, and one a running git may still be writing.
+	mirror := filepath.Join(state, "mirror.git")
+	stalePack := filepath.Join(mirror, "objects", "pack", "tmp_pack_Ab12Cd")
+	staleLock := filepath.Join(mirror, "packed-refs.lock")
+	youngPack := filepath.Join(mirror, "objects", "pack", "tmp_pack_Ef34Gh")
+	for _, p := range []string{stalePack, staleLock, youngPack} {
+		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-3 * time.Hour)
+	os.Chtimes(stalePack, old, old)
+	os.Chtimes(staleLock, old, old)
 	code, _, out = w.run("prune")
 	if code != 0 {
 		t.Fatalf("prune: exit %d\n%s", code, out)
 	}
+	for _, p := range []string{stalePack, staleLock} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("prune kept the stale %s (%v)", p, err)
+		}
+	}
+	if _, err := os.Stat(youngPack); err != nil {
+		t.Errorf("prune removed %s, young enough to be a running git's: %v", youngPack, err)
+	}
+	os.Remove(youngPack)
 	if _, err := os.Stat(gone); err == nil {
 		t.Fatal("prune kept the folder of a branch no longer configured")
 	}

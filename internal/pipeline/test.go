@@ -93,11 +93,13 @@ func (r *Runner) runTest(ctx context.Context, f *flow, d decision) {
 	c, err := r.testCandidate(ctx, f)
 	if err != nil {
 		fail(report.ExitFailed, err)
+		r.announceTestError(ctx, f)
 		return
 	}
 	runner, err := r.testRunner()
 	if err != nil {
 		fail(report.ExitFailed, err)
+		r.announceTestError(ctx, f)
 		return
 	}
 	base := filepath.Join(r.work, "test", safeName(f.branch.Name), f.cand.Commit[:12]+"-"+r.runID)
@@ -134,17 +136,24 @@ func (r *Runner) runTest(ctx context.Context, f *flow, d decision) {
 	if v.status != report.TestError || v.record {
 		serr := r.record(ctx, f.branch.Name, stageTest, d.key, v.status, func(st *store.BranchState) {
 			logs := map[string]string{}
+			suspects := map[string][]store.SuspectRange{}
 			for id, loc := range st.Test.RunLogs {
 				if kept[loc] {
 					logs[id] = loc
+					if s, ok := st.Test.RunSuspects[id]; ok {
+						suspects[id] = s
+					}
 				}
 			}
 			if t.Log != "" {
 				logs[r.runID] = t.Log
 			}
+			if len(t.Suspects) > 0 {
+				suspects[r.runID] = suspectRanges(t.Suspects)
+			}
 			st.Test = store.TestState{Status: t.Status, Candidate: f.cand.Primary, Commit: f.cand.Commit, Passed: t.Passed,
 				Failed: t.Failed, Skipped: t.Skipped, Log: t.Log, New: t.New, Flaky: t.Flaky, Infra: t.Infra, Time: r.opts.Now().UTC(),
-				RunLogs: logs}
+				RunLogs: logs, RunSuspects: suspects}
 		})
 		if serr != nil {
 			// Unrecorded, the verdict is not the stage's: the next run
@@ -166,16 +175,21 @@ func (r *Runner) runTest(ctx context.Context, f *flow, d decision) {
 		f.result = &Result{Status: report.TestFailed, Candidate: f.cand.Primary}
 		fail(report.ExitTests, v.err)
 	default:
+		// No verdict, so no publish stage to announce it: said here.
 		fail(report.ExitFailed, v.err)
+		r.announceTestError(ctx, f)
 	}
 }
 
 // passes is what the runner left: the first run, then each retry.
 type passes struct {
-	runs   []*conformance.Run
-	errs   []error
-	parsed []*junit.Result
-	perr   error
+	runs []*conformance.Run
+	errs []error
+	// results are each run's parsed JUnit, nil where it had none; parsed
+	// holds only those that exist.
+	results []*junit.Result
+	parsed  []*junit.Result
+	perr    error
 }
 
 // runPasses runs the tests, then reruns exactly the failed specs up to
@@ -184,16 +198,18 @@ func (r *Runner) runPasses(ctx context.Context, runner conformance.Runner, c con
 	var p passes
 	add := func(run *conformance.Run, err error) *junit.Result {
 		p.runs, p.errs = append(p.runs, run), append(p.errs, err)
-		if run == nil || len(run.JUnit) == 0 {
-			return nil
+		var res *junit.Result
+		if run != nil && len(run.JUnit) > 0 {
+			var perr error
+			res, perr = junit.ParseFiles(run.JUnit...)
+			if perr != nil {
+				p.perr = errors.Join(p.perr, perr)
+			}
+			if res != nil {
+				p.parsed = append(p.parsed, res)
+			}
 		}
-		res, perr := junit.ParseFiles(run.JUnit...)
-		if perr != nil {
-			p.perr = errors.Join(p.perr, perr)
-		}
-		if res != nil {
-			p.parsed = append(p.parsed, res)
-		}
+		p.results = append(p.results, res)
 		return res
 	}
 	res := add(runner.Run(ctx, c, filepath.Join(base, "run")))
@@ -247,6 +263,8 @@ func (r *Runner) verdict(c *Candidate, p passes) verdict {
 		v.status, v.err = report.TestError, fmt.Errorf("infrastructure failure in %s: not the candidate's fault, retry later", strings.Join(v.infra, ", "))
 	case v.merged == nil:
 		v.status, v.err = report.TestError, errors.New("the runner wrote no JUnit")
+	default:
+		v.status, v.err = crashedPass(p)
 	}
 	if v.status != "" {
 		return v
@@ -278,6 +296,26 @@ func (r *Runner) verdict(c *Candidate, p passes) verdict {
 	return v
 }
 
+// crashedPass finds a pass whose command failed although its JUnit records
+// no failure: a suite that crashed after writing part of its results, a
+// teardown that failed, a cluster left up. Ginkgo and kubetest2 fail when a
+// spec fails, so a failed command beside failed specs says nothing more; a
+// failed command beside only passes means the passes are not the whole
+// story, and publishing on them would publish what was not tested.
+func crashedPass(p passes) (string, error) {
+	for i, run := range p.runs {
+		if run == nil || run.Err == nil || p.results[i] == nil || len(p.results[i].Failures()) > 0 {
+			continue
+		}
+		which := "the test run"
+		if i > 0 {
+			which = fmt.Sprintf("retry %d", i)
+		}
+		return report.TestError, fmt.Errorf("%s failed although its JUnit records no failure (%v): an infrastructure failure or a crashed suite, see the log; retry later", which, run.Err)
+	}
+	return "", nil
+}
+
 // readHistory appends the run to the branch's test history and reads its
 // failures against it: new (passed in the last run), persistent, flaky.
 func (r *Runner) readHistory(ctx context.Context, f *flow, v verdict, t *report.Test) {
@@ -300,6 +338,22 @@ func (r *Runner) readHistory(ctx context.Context, f *flow, v verdict, t *report.
 		t.Flaky = fl
 	}
 	t.Suspects = r.suspects(ctx, f, h, cls.New)
+}
+
+// suspectRanges is what the branch record keeps of a run's suspects.
+func suspectRanges(in []report.Suspects) []store.SuspectRange {
+	out := make([]store.SuspectRange, 0, len(in))
+	for _, s := range in {
+		sr := store.SuspectRange{Tests: s.Tests}
+		for _, c := range s.Upstream {
+			sr.Upstream = append(sr.Upstream, store.SuspectCommit{Hash: c.Hash, Subject: c.Subject})
+		}
+		for _, c := range s.Carries {
+			sr.Carries = append(sr.Carries, store.SuspectCommit{Hash: c.Hash, Subject: c.Subject})
+		}
+		out = append(out, sr)
+	}
+	return out
 }
 
 // suspects finds, for new failures, the changes between the last candidate

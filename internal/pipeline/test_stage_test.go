@@ -20,7 +20,8 @@ import (
 // e2eScript is the exec runner's command in these tests: it runs the
 // candidate's own binary from HYPERFORK_BINDIR and writes ginkgo-shaped
 // JUnit. The file MODE beside it says how "beta" ends: pass, fail, or
-// flake (fails unless rerun with HYPERFORK_FOCUS).
+// flake (fails unless rerun with HYPERFORK_FOCUS); crash writes passing
+// JUnit and then exits 3, as a suite that died after its last report does.
 const e2eScript = `#!/bin/sh
 set -eu
 mode=$(cat "$(dirname "$0")/MODE")
@@ -41,6 +42,7 @@ cat > "$HYPERFORK_ARTIFACTS/junit_01.xml" <<XML
 <testcase name="[It] beta works" classname="Kubernetes e2e suite" status="$beta" time="0.2">$bbody</testcase>
 </testsuite></testsuites>
 XML
+if [ "$mode" = crash ]; then echo "panic: the suite died" >&2; exit 3; fi
 `
 
 // TestReleaseTestsTheCandidate takes upstream changes through sync, build
@@ -108,7 +110,7 @@ func TestReleaseTestsTheCandidate(t *testing.T) {
 	if m.Publish == nil || m.Publish.Status != report.PublishNotPublished {
 		t.Errorf("publish after a failing test: %+v", m.Publish)
 	}
-	if got := announced(notify.EventReleaseFailed); len(got) != 1 || got[0].Pushed || len(got[0].NewFailures) != 1 ||
+	if got := announced(notify.EventTestFailed); len(got) != 1 || got[0].Pushed || len(got[0].NewFailures) != 1 ||
 		got[0].NewFailures[0].Test != "[It] beta works" || len(got[0].Attachments) != 1 {
 		t.Errorf("failed announcement: %+v", got)
 	}
@@ -126,6 +128,8 @@ func TestReleaseTestsTheCandidate(t *testing.T) {
 	}
 	if html, err := os.ReadFile(filepath.Join(w.dir, "report.html")); err != nil || !strings.Contains(string(html), "beta works") {
 		t.Errorf("the HTML report lacks the failing test (%v)", err)
+	} else if !strings.Contains(string(html), "upstream: beta change") || strings.Contains(string(html), "No suspect range recorded") {
+		t.Errorf("the HTML report does not show the new failure's suspect commit")
 	}
 	if _, _, out := w.run("report"); !strings.Contains(out, "test     failed: 1 passed, 1 failed") ||
 		!strings.Contains(out, "WAITS FOR YOU: 1 new test failure(s): [It] beta works; suspects: 1 upstream, 0 carry commits") ||
@@ -153,6 +157,24 @@ func TestReleaseTestsTheCandidate(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(junitDir, "master", "retry-1-junit_01.xml")); err != nil || !strings.Contains(string(b), "beta works") {
 		t.Errorf("the retry's JUnit copy lacks the retried spec (%v): %s", err, b)
+	}
+
+	// A command that fails after writing only passes is not a pass: an
+	// error (exit 1), nothing published, the administrator told once.
+	mode("crash")
+	for round := 1; round <= 2; round++ {
+		code, rep, out = w.run("release", "HYPERFORK_BRANCHES=master", "HYPERFORK_FORCE=1")
+		m = w.branch(rep, "master")
+		if code != report.ExitFailed || m.Test.Status != report.TestError || !strings.Contains(m.Test.Reason, "records no failure") {
+			t.Fatalf("round %d, a suite that crashed after passing: exit %d, test %+v\n%s", round, code, m.Test, out)
+		}
+		if m.Publish == nil || m.Publish.Status == report.PublishPublished {
+			t.Errorf("round %d: a crashed suite's candidate was published: %+v", round, m.Publish)
+		}
+	}
+	if got := announced(notify.EventTestError); len(got) != 1 || got[0].Pushed || !strings.Contains(got[0].Title, "could not run") ||
+		!strings.Contains(got[0].Reason, "records no failure") || len(got[0].Attachments) != 1 {
+		t.Errorf("test.error announcements after two crashed runs of one candidate: %+v", got)
 	}
 }
 

@@ -187,8 +187,9 @@ type Publish struct {
 	Tags    []string `json:"tags"`
 	Deleted []string `json:"deleted"`
 	Kept    []string `json:"kept"`
-	// Reason says why nothing was published, when nothing was.
-	Reason string `json:"reason,omitempty"`
+	// Reason says why nothing was published, when nothing was. Always
+	// present: the contract names it.
+	Reason string `json:"reason"`
 }
 
 // Write writes the report as indented JSON, atomically.

@@ -30,7 +30,12 @@ func TestReportKeysAreTheContracts(t *testing.T) {
 	r := &Report{Target: "release", ExitCode: 3}
 	b := r.Branch("master")
 	b.Sync = &Sync{Status: SyncConflict, Conflicts: []Conflict{{Path: "a.go", Kind: "content"}}, Resolution: "git merge"}
-	b.Build = &Build{Status: BuildUpToDate, Image: "r@sha256:00", Platforms: []string{}}
+	b.Build = &Build{Status: BuildUpToDate, Image: "r@sha256:00", Platforms: []string{},
+		Images: map[string]string{"hyperkube": "r@sha256:00"}, Artifacts: map[string]string{"server-linux-amd64": "logs/x.tar.gz"}}
+	// The zero values a skipped or failed stage leaves must still carry
+	// every key the contract names.
+	b.Test = &Test{Status: TestSkipped}
+	b.Publish = &Publish{Status: PublishSkipped}
 	if r.Branch("master") != b {
 		t.Fatal("Branch added a second entry for the same name")
 	}
@@ -50,10 +55,16 @@ func TestReportKeysAreTheContracts(t *testing.T) {
 			t.Errorf("sync lacks %q: %s", k, raw)
 		}
 	}
-	build := br["build"].(map[string]any)
-	for _, k := range []string{"status", "commit", "image", "platforms"} {
-		if _, ok := build[k]; !ok {
-			t.Errorf("build lacks %q: %s", k, raw)
+	for stage, keys := range map[string][]string{
+		"build":   {"status", "commit", "image", "platforms", "images", "artifacts"},
+		"test":    {"status", "passed", "failed", "skipped", "log", "new", "flaky", "infra"},
+		"publish": {"status", "image", "tags", "deleted", "kept", "reason"},
+	} {
+		obj, _ := br[stage].(map[string]any)
+		for _, k := range keys {
+			if _, ok := obj[k]; !ok {
+				t.Errorf("%s lacks %q: %s", stage, k, raw)
+			}
 		}
 	}
 	if m["target"] != "release" || m["exitCode"].(float64) != 3 || br["name"] != "master" {

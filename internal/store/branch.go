@@ -100,6 +100,24 @@ type TestState struct {
 	// RunLogs maps a test run's ID (as in the test history) to where its
 	// log is, for the runs whose logs are kept.
 	RunLogs map[string]string `json:"runLogs,omitempty"`
+	// RunSuspects keeps, for the same runs, the suspect commits of their
+	// new failures, so that the HTML report can show them wherever it is
+	// written, with or without the mirror they were read from.
+	RunSuspects map[string][]SuspectRange `json:"runSuspects,omitempty"`
+}
+
+// SuspectRange is the commits suspected of breaking Tests: the upstream
+// commits merged and the carries changed since the tests last passed.
+type SuspectRange struct {
+	Tests    []string        `json:"tests"`
+	Upstream []SuspectCommit `json:"upstream,omitempty"`
+	Carries  []SuspectCommit `json:"carries,omitempty"`
+}
+
+// SuspectCommit is one suspect commit.
+type SuspectCommit struct {
+	Hash    string `json:"hash"`
+	Subject string `json:"subject"`
 }
 
 // PublishState is the last publish of a branch.
