@@ -287,7 +287,19 @@ func (r *Runner) plan(ctx context.Context, rep *report.Report, branches []config
 			rb.Error, rb.ExitCode = joinErr(rb.Error, err.Error()), report.ExitFailed
 			continue
 		}
+		// Once a stage would run, every later one runs on what it would
+		// hand on (a new candidate, a new verdict), which a dry run cannot
+		// know; asking the table about the recorded state would answer
+		// for the old candidate instead.
+		after := ""
 		for _, s := range r.stages {
+			if after != "" {
+				why := fmt.Sprintf("after %s, on what it hands on", after)
+				r.printf("%s: %s run: %s\n", br.Name, s.name, why)
+				s.skip(f, st, decision{why: "would run " + why})
+				after = s.name
+				continue
+			}
 			d := s.decide(ctx, f, st)
 			verb := "skip"
 			if d.run {
@@ -301,10 +313,13 @@ func (r *Runner) plan(ctx context.Context, rep *report.Report, branches []config
 					rb.Build.Commit = f.head.Commit
 				}
 			default:
+				// The build's skip hands on the recorded candidate, as
+				// in release; a failed sync or a failed build hands on
+				// none.
 				s.skip(f, st, d)
 			}
-			if s.name == stageBuild && !d.run {
-				f.cand = candidateOf(st)
+			if d.run {
+				after = s.name
 			}
 		}
 	}

@@ -369,9 +369,9 @@ func TestPlanPredictsWithoutPushing(t *testing.T) {
 	// Every branch and stage gets a line: run or skip, and why.
 	for _, want := range []string{
 		"release-1.0: build run: the sync will make a new merge commit",
-		"release-1.0: test skip: no candidate to test",
-		"release-1.0: publish skip: no tested candidate",
-		"master: build run: ", "master: test skip: ", "master: publish skip: ",
+		"release-1.0: test run: after build, on what it hands on",
+		"release-1.0: publish run: after test, on what it hands on",
+		"master: build run: ", "master: test run: after build", "master: publish run: after test",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan does not say %q:\n%s", want, out)
