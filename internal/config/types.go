@@ -155,8 +155,8 @@ type Test struct {
 	Retries int `yaml:"retries"`
 	// MinTests is the fewest executed tests that can pass: fewer is a
 	// failure, never a silent pass. Default 0: the conformance count of
-	// the candidate's minor version with runner kubetest2, 1 with runner
-	// exec.
+	// the candidate's minor version with runner kubetest2 (less its
+	// [Serial] specs without a serial pass), 1 with runner exec.
 	MinTests int `yaml:"minTests"`
 	// Platform is where the tests run, os/arch[/variant]: the test
 	// binaries (build.testTargets, build.testCommands) are compiled for it,
@@ -180,9 +180,8 @@ type Test struct {
 	GinkgoParallel int `yaml:"ginkgoParallel"`
 	// SerialFocusRegex selects the specs of runner kubetest2's serial pass,
 	// run one at a time after the parallel one. Default
-	// \[Serial\].*\[Conformance\]; written empty: no serial pass. Then set
-	// minTests by hand, since the conformance count includes the serial
-	// specs.
+	// \[Serial\].*\[Conformance\]; written empty: no serial pass (and
+	// minTests' default leaves the serial specs out).
 	SerialFocusRegex string `yaml:"serialFocusRegex"`
 	// SerialSkipRegex leaves specs out of runner kubetest2's serial pass.
 	// Default: none.

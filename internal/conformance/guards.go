@@ -12,33 +12,41 @@ import (
 // ran no test at all has not passed.
 const MinTestsExec = 1
 
-// conformanceTests is the number of [Conformance] specs per minor version
-// of Kubernetes 1.x, serial ones included (both passes of the kubetest2
-// runner).
-var conformanceTests = map[int]int{33: 419, 34: 424, 35: 441, 36: 446, 37: 462}
+// conformanceTests counts, per minor version of Kubernetes 1.x, the entries
+// of test/conformance/testdata/conformance.yaml in the release's tag
+// (v1.33.0 to v1.36.0, v1.37.2, from the module proxy's k8s.io/kubernetes)
+// and how many of them are [Serial]: the serial set stayed the same 29
+// tests through these releases.
+var conformanceTests = map[int]struct{ total, serial int }{
+	33: {419, 29}, 34: {424, 29}, 35: {441, 29}, 36: {446, 29}, 37: {462, 29},
+}
 
 // ConformanceTests returns test.minTests' default for runner kubetest2: the
 // number of conformance tests of version's minor release (a Kubernetes
-// version string such as v1.34.2 or v1.35.0-alpha.1.20+0123abcd), serial
-// ones included. A release newer than the table gets the newest count, a
-// lower bound, since conformance only grows; an older one is an error
-// that asks for test.minTests, because a guess could let a run that lost
-// tests pass. With the serial pass turned off (an empty
-// SerialFocusRegex), test.minTests must be set by hand.
-func ConformanceTests(version string) (int, error) {
+// version string such as v1.34.2 or v1.35.0-alpha.1.20+0123abcd), less
+// the [Serial] ones when there is no serial pass (serial false: an empty
+// test.serialFocusRegex). A release newer than the table gets the newest
+// count, a lower bound, since conformance only grows; an older one is an
+// error that asks for test.minTests, because a guess could let a run that
+// lost tests pass.
+func ConformanceTests(version string, serial bool) (int, error) {
 	minor, err := minorOf(version)
 	if err != nil {
 		return 0, err
 	}
-	if n, ok := conformanceTests[minor]; ok {
-		return n, nil
+	c, ok := conformanceTests[minor]
+	if !ok {
+		known := slices.Sorted(maps.Keys(conformanceTests))
+		oldest, newest := known[0], known[len(known)-1]
+		if minor < newest {
+			return 0, fmt.Errorf("no conformance test count known for %s (known: v1.%d to v1.%d): set test.minTests", version, oldest, newest)
+		}
+		c = conformanceTests[newest]
 	}
-	known := slices.Sorted(maps.Keys(conformanceTests))
-	oldest, newest := known[0], known[len(known)-1]
-	if minor > newest {
-		return conformanceTests[newest], nil
+	if serial {
+		return c.total, nil
 	}
-	return 0, fmt.Errorf("no conformance test count known for %s (known: v1.%d to v1.%d): set test.minTests", version, oldest, newest)
+	return c.total - c.serial, nil
 }
 
 // minorOf returns the minor number of a version 1.x, with or without v.

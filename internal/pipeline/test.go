@@ -273,7 +273,7 @@ func (r *Runner) verdict(c *Candidate, p passes) verdict {
 	if min == 0 {
 		min = conformance.MinTestsExec
 		if r.cfg.Test.Runner == config.RunnerKubetest2 {
-			n, err := conformance.ConformanceTests(c.Version)
+			n, err := conformance.ConformanceTests(c.Version, r.cfg.Test.SerialFocusRegex != "")
 			if err != nil {
 				return verdict{status: report.TestError, err: err, merged: v.merged, counts: v.counts}
 			}

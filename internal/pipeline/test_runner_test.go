@@ -1,12 +1,16 @@
 package pipeline
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hyperfork/hyperfork/internal/config"
 	"github.com/hyperfork/hyperfork/internal/conformance"
+	"github.com/hyperfork/hyperfork/internal/conformance/junit"
+	"github.com/hyperfork/hyperfork/internal/report"
 )
 
 // TestKubetest2RunnerTakesTheTestKeys checks that runner kubetest2 runs
@@ -43,5 +47,37 @@ func TestKubetest2RunnerTakesTheTestKeys(t *testing.T) {
 	if o.FocusRegex != `sig-node.*\[Conformance\]` || o.SkipRegex != "" || o.Parallel != 2 || o.SerialFocusRegex != "" ||
 		o.SerialSkipRegex != "Slow" || o.BaseImage != "kindest/base:v1" || o.NodeImage != "team/node" {
 		t.Errorf("written, the options are %+v", o)
+	}
+}
+
+// TestVerdictMinTestsWithoutTheSerialPass reads a kubetest2 run of v1.37's
+// 433 parallel conformance specs: enough without a serial pass (the 29
+// [Serial] specs never run), too few with one. The default once counted
+// the serial specs whatever the config said, so a pipeline with the serial
+// pass turned off failed every run.
+func TestVerdictMinTestsWithoutTheSerialPass(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`<testsuites><testsuite name="Kubernetes e2e suite" tests="433">`)
+	for i := range 433 {
+		fmt.Fprintf(&b, `<testcase name="[It] [sig-x] spec %d [Conformance]" classname="Kubernetes e2e suite" status="passed" time="0.1"></testcase>`, i)
+	}
+	b.WriteString(`</testsuite></testsuites>`)
+	res, err := junit.Parse(strings.NewReader(b.String()), "junit_01.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := passes{runs: []*conformance.Run{{}}, errs: []error{nil}, results: []*junit.Result{res}, parsed: []*junit.Result{res}}
+	cand := &Candidate{Version: "v1.37.2-3+0123456789abcd"}
+	for _, tc := range []struct {
+		serialFocus string
+		want        string
+	}{
+		{"", report.TestPassed},
+		{`\[Serial\].*\[Conformance\]`, report.TestFailed},
+	} {
+		r := &Runner{cfg: &config.Pipeline{Test: config.Test{Runner: config.RunnerKubetest2, SerialFocusRegex: tc.serialFocus}}}
+		if v := r.verdict(cand, p); v.status != tc.want {
+			t.Errorf("serialFocusRegex %q: 433 executed specs are %s (%v), want %s", tc.serialFocus, v.status, v.err, tc.want)
+		}
 	}
 }
