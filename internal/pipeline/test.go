@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hyperfork/hyperfork/internal/build"
 	"github.com/hyperfork/hyperfork/internal/config"
@@ -264,7 +265,10 @@ func (r *Runner) verdict(c *Candidate, p passes) verdict {
 	case v.merged == nil:
 		v.status, v.err = report.TestError, errors.New("the runner wrote no JUnit")
 	default:
-		v.status, v.err = crashedPass(p)
+		v.status, v.err = retryFault(p, r.cfg.Test.Timeout)
+		if v.status == "" {
+			v.status, v.err = crashedPass(p)
+		}
 	}
 	if v.status != "" {
 		return v
@@ -294,6 +298,21 @@ func (r *Runner) verdict(c *Candidate, p passes) verdict {
 	}
 	v.status = report.TestPassed
 	return v
+}
+
+// retryFault finds a retry that could not say whether its specs pass: it
+// timed out, or its runner failed before writing JUnit. Its specs would
+// otherwise stay failed from the first pass and read as test failures.
+func retryFault(p passes, timeout time.Duration) (string, error) {
+	for i := 1; i < len(p.runs); i++ {
+		switch {
+		case p.runs[i] != nil && p.runs[i].TimedOut:
+			return report.TestError, fmt.Errorf("retry %d timed out after test.timeout %s: an infrastructure failure, retry later", i, timeout)
+		case p.errs[i] != nil:
+			return report.TestError, fmt.Errorf("retry %d: %w", i, p.errs[i])
+		}
+	}
+	return "", nil
 }
 
 // crashedPass finds a pass whose command failed although its JUnit records

@@ -1,11 +1,13 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hyperfork/hyperfork/internal/config"
 	"github.com/hyperfork/hyperfork/internal/conformance"
@@ -78,6 +80,49 @@ func TestVerdictMinTestsWithoutTheSerialPass(t *testing.T) {
 		r := &Runner{cfg: &config.Pipeline{Test: config.Test{Runner: config.RunnerKubetest2, SerialFocusRegex: tc.serialFocus}}}
 		if v := r.verdict(cand, p); v.status != tc.want {
 			t.Errorf("serialFocusRegex %q: 433 executed specs are %s (%v), want %s", tc.serialFocus, v.status, v.err, tc.want)
+		}
+	}
+}
+
+// TestVerdictReadsWhatTheRunnerSaid checks the verdict beyond JUnit: a
+// command that failed beside only passes, and a retry that timed out or
+// wrote nothing, are infrastructure errors, never a pass or a test failure.
+func TestVerdictReadsWhatTheRunnerSaid(t *testing.T) {
+	parse := func(t *testing.T, beta string) *junit.Result {
+		t.Helper()
+		body := ""
+		if beta == "failed" {
+			body = `<failure message="boom" type="failed">boom</failure>`
+		}
+		res, err := junit.Parse(strings.NewReader(`<testsuites><testsuite name="s" tests="2">`+
+			`<testcase name="[It] alpha" classname="s" status="passed" time="0.1"></testcase>`+
+			`<testcase name="[It] beta" classname="s" status="`+beta+`" time="0.1">`+body+`</testcase>`+
+			`</testsuite></testsuites>`), "junit_01.xml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	pass, fail := parse(t, "passed"), parse(t, "failed")
+	died := errors.New("exit status 3")
+	r := &Runner{cfg: &config.Pipeline{Test: config.Test{Runner: config.RunnerExec, Timeout: time.Hour}}}
+	cand := &Candidate{Version: "v1.37.2"}
+	for _, tc := range []struct {
+		name string
+		p    passes
+		want string
+		says string
+	}{
+		{"a clean pass", passes{runs: []*conformance.Run{{}}, errs: []error{nil}, results: []*junit.Result{pass}, parsed: []*junit.Result{pass}}, report.TestPassed, ""},
+		{"a failed command beside only passes", passes{runs: []*conformance.Run{{Err: died}}, errs: []error{nil}, results: []*junit.Result{pass}, parsed: []*junit.Result{pass}}, report.TestError, "records no failure"},
+		{"a failed command beside a failed spec", passes{runs: []*conformance.Run{{Err: died}}, errs: []error{nil}, results: []*junit.Result{fail}, parsed: []*junit.Result{fail}}, report.TestFailed, "1 test(s) failed"},
+		{"a flake: the retry passes", passes{runs: []*conformance.Run{{Err: died}, {}}, errs: []error{nil, nil}, results: []*junit.Result{fail, pass}, parsed: []*junit.Result{fail, pass}}, report.TestPassed, ""},
+		{"a retry that timed out", passes{runs: []*conformance.Run{{Err: died}, {TimedOut: true, Err: died}}, errs: []error{nil, nil}, results: []*junit.Result{fail, nil}, parsed: []*junit.Result{fail}}, report.TestError, "retry 1 timed out"},
+		{"a retry that wrote nothing", passes{runs: []*conformance.Run{{Err: died}, {Err: died}}, errs: []error{nil, errors.New("no JUnit under artifacts")}, results: []*junit.Result{fail, nil}, parsed: []*junit.Result{fail}}, report.TestError, "retry 1: no JUnit"},
+	} {
+		v := r.verdict(cand, tc.p)
+		if v.status != tc.want || (tc.says != "" && (v.err == nil || !strings.Contains(v.err.Error(), tc.says))) {
+			t.Errorf("%s: %s (%v), want %s saying %q", tc.name, v.status, v.err, tc.want, tc.says)
 		}
 	}
 }
