@@ -80,8 +80,9 @@ func (r *Runner) runPublish(ctx context.Context, f *flow, d decision) {
 		// Crash tests: tagged, retention not applied.
 		killpoint.Reach("publish.promoted")
 		if err := r.retain(ctx, repo, f.branch.Name, true, p); err != nil {
-			// The promotion stands; a retention fault deletes nothing and
-			// is retried by the next run or by prune.
+			// The promotion stands and is recorded; a retention fault
+			// deletes nothing, and the plan is made afresh by the next
+			// published candidate or by prune.
 			p.Reason = r.redactor.String(err.Error())
 			f.rb.Error = joinErr(f.rb.Error, "retention: "+p.Reason)
 			f.rb.ExitCode = report.Combine(f.rb.ExitCode, report.ExitFailed)
@@ -199,17 +200,21 @@ func (r *Runner) testMessage(ctx context.Context, f *flow, event, title string, 
 		if t.Log != "" {
 			m.LogURL = r.artifactLink(ctx, t.Log)
 		}
+		// Every new failure, with its suspects where the mirror could
+		// tell them: a failure without a suspect range is still news.
+		suspects := map[string][]notify.Commit{}
 		for _, s := range t.Suspects {
 			for _, name := range s.Tests {
-				nf := notify.Failure{Test: name}
 				for _, c := range s.Upstream {
-					nf.Suspects = append(nf.Suspects, notify.Commit{Hash: c.Hash, Subject: c.Subject, Side: notify.SideUpstream})
+					suspects[name] = append(suspects[name], notify.Commit{Hash: c.Hash, Subject: c.Subject, Side: notify.SideUpstream})
 				}
 				for _, c := range s.Carries {
-					nf.Suspects = append(nf.Suspects, notify.Commit{Hash: c.Hash, Subject: c.Subject, Side: notify.SideCarry})
+					suspects[name] = append(suspects[name], notify.Commit{Hash: c.Hash, Subject: c.Subject, Side: notify.SideCarry})
 				}
-				m.NewFailures = append(m.NewFailures, nf)
 			}
+		}
+		for _, name := range t.New {
+			m.NewFailures = append(m.NewFailures, notify.Failure{Test: name, Suspects: suspects[name]})
 		}
 		// From logs.store, not the local run folder: publish may run on
 		// another machine than the tests did.
