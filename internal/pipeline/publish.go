@@ -95,7 +95,16 @@ func (r *Runner) runPublish(ctx context.Context, f *flow, d decision) {
 	if err := r.announce(ctx, f, p); err != nil {
 		// Not recorded: the next run announces again, under the same
 		// delivery id, so no channel shows it twice.
-		fail(err)
+		if p.Status != report.PublishPublished {
+			fail(err)
+			return
+		}
+		// The tags are on the image: the report must not say otherwise.
+		why := r.redactor.String(err.Error())
+		p.Reason = "published; the announcement failed and the next run sends it again: " + why
+		f.rb.Error = joinErr(f.rb.Error, "publish: announce: "+why)
+		f.rb.ExitCode = report.Combine(f.rb.ExitCode, report.ExitFailed)
+		r.printf("%s: published, but the announcement failed: %s\n", f.branch.Name, why)
 		return
 	}
 	// Crash tests: announced (and in the delivery ledger), not recorded.

@@ -3,13 +3,17 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/hyperfork/hyperfork/internal/notify"
 	"github.com/hyperfork/hyperfork/internal/registry"
 	"github.com/hyperfork/hyperfork/internal/report"
 	"github.com/hyperfork/hyperfork/internal/testutil/ocitest"
@@ -156,4 +160,83 @@ func maps(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestAnnouncementThatFailsIsSentAgain publishes a passed candidate while
+// the webhook receiver refuses every delivery: the tags stand and the
+// report says published, the run exits 1, and the file channel has the
+// message. The next run sends it to the webhook alone (the delivery ledger
+// in the state store), and the one after sends nothing.
+func TestAnnouncementThatFailsIsSentAgain(t *testing.T) {
+	addr := needBuildKit(t)
+	w, _ := buildWorld(t, addr)
+	w.yaml = strings.Replace(w.yaml, "platforms: [linux/amd64, linux/arm64]", "platforms: [linux/amd64]", 1)
+	var (
+		mu         sync.Mutex
+		down       = true
+		refused    int
+		deliveries []string // event and delivery id of each accepted delivery
+	)
+	recv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			refused++
+			// Final, not retried: the run gives up on this channel at once.
+			http.Error(rw, "receiver disabled", http.StatusForbidden)
+			return
+		}
+		deliveries = append(deliveries, req.Header.Get(notify.HeaderEvent)+" "+req.Header.Get(notify.HeaderDelivery))
+	}))
+	defer recv.Close()
+	w.env["HOOK_URL"] = recv.URL + "/hooks"
+	w.notify = "  - type: webhook\n    urlEnv: HOOK_URL\n"
+	os.WriteFile(filepath.Join(w.dir, "MODE"), []byte("pass"), 0o644)
+	published := func() int {
+		n := 0
+		for _, m := range w.notifications() {
+			if m.Event == notify.EventReleasePublished {
+				n++
+			}
+		}
+		return n
+	}
+
+	code, rep, out := w.run("release", "HYPERFORK_BRANCHES=master")
+	m := w.branch(rep, "master")
+	if code != report.ExitFailed || m.Publish == nil || m.Publish.Status != report.PublishPublished || len(m.Publish.Tags) != 2 ||
+		!strings.Contains(m.Publish.Reason, "announcement failed") || !strings.Contains(m.Error, "403") {
+		t.Fatalf("release while the webhook refuses: exit %d, publish %+v, error %q\n%s", code, m.Publish, m.Error, out)
+	}
+	mu.Lock()
+	if refused == 0 || len(deliveries) != 0 {
+		t.Fatalf("the webhook refused %d and took %v", refused, deliveries)
+	}
+	down = false
+	mu.Unlock()
+	if n := published(); n != 1 {
+		t.Fatalf("the file channel has %d release.published messages, want 1", n)
+	}
+
+	code, rep, out = w.run("release", "HYPERFORK_BRANCHES=master")
+	if m := w.branch(rep, "master"); code != 0 || m.Publish.Status != report.PublishPublished {
+		t.Fatalf("the next release: exit %d, publish %+v\n%s", code, m.Publish, out)
+	}
+	mu.Lock()
+	if len(deliveries) != 1 || !strings.HasPrefix(deliveries[0], notify.EventReleasePublished+" ") {
+		t.Errorf("the webhook took %v after it came back, want one release.published", deliveries)
+	}
+	mu.Unlock()
+	if n := published(); n != 1 {
+		t.Errorf("the file channel got the message again: %d, want 1", n)
+	}
+
+	if code, _, out := w.run("release", "HYPERFORK_BRANCHES=master"); code != 0 {
+		t.Fatalf("a no-op release: exit %d\n%s", code, out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(deliveries) != 1 {
+		t.Errorf("a no-op release sent again: %v", deliveries)
+	}
 }
