@@ -33,5 +33,5 @@ func Release(ctx context.Context) error { return run(ctx, "release") }
 // Report prints the last run's outcome per branch and where its JSON report is.
 func Report(ctx context.Context) error { return run(ctx, "report") }
 
-// Prune repacks the mirror and removes work folders and old build logs the state folder no longer needs.
+// Prune repacks the mirror, removes work folders, old build logs and delivery records no longer needed, and plans image retention (HYPERFORK_APPLY=1 applies it).
 func Prune(ctx context.Context) error { return run(ctx, "prune") }

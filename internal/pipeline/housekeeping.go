@@ -127,6 +127,11 @@ func (r *Runner) runPrune(ctx context.Context, rep *report.Report) {
 	if err := r.pruneBuildLogs(ctx, configured); err != nil {
 		rep.Error, rep.ExitCode = err.Error(), report.ExitFailed
 	}
+	if n, err := pruneDeliveries(ctx, r.state, r.opts.Now()); err != nil {
+		rep.Error, rep.ExitCode = joinErr(rep.Error, err.Error()), report.ExitFailed
+	} else if n > 0 {
+		fmt.Fprintf(r.out, "removed %d delivery records older than %d days\n", n, int(deliveryKeep.Hours()/24))
+	}
 	// Image retention, per branch: a dry run unless HYPERFORK_APPLY=1.
 	if len(r.cfg.Images) == 0 {
 		return

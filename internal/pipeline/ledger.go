@@ -55,3 +55,29 @@ func (l *deliveryLedger) Record(ctx context.Context, channel, delivery string) e
 		return nil
 	})
 }
+
+// deliveryKeep is how long a delivery record is kept. A record matters
+// only while the stage that announced may announce again: until the stage
+// is recorded, normally minutes later, or after a crash the next run. A
+// quarter is far beyond that, and bounds the ledger to a quarter's events.
+const deliveryKeep = 90 * 24 * time.Hour
+
+// pruneDeliveries removes the delivery records older than deliveryKeep and
+// returns how many went.
+func pruneDeliveries(ctx context.Context, st store.Backend, now time.Time) (int, error) {
+	objs, err := st.List(ctx, "notify/deliveries/")
+	if err != nil {
+		return 0, fmt.Errorf("list delivery records: %w", err)
+	}
+	n := 0
+	for _, o := range objs {
+		if now.Sub(o.Time) < deliveryKeep {
+			continue
+		}
+		if err := st.Delete(ctx, o.Key); err != nil {
+			return n, fmt.Errorf("delete delivery record %s: %w", o.Key, err)
+		}
+		n++
+	}
+	return n, nil
+}

@@ -477,6 +477,16 @@ func TestReportAndPrune(t *testing.T) {
 	old := time.Now().Add(-3 * time.Hour)
 	os.Chtimes(stalePack, old, old)
 	os.Chtimes(staleLock, old, old)
+	// Delivery records in the state store: one from last spring goes, one
+	// from today stays.
+	deliveries := filepath.Join(state, "notify", "deliveries")
+	os.MkdirAll(deliveries, 0o755)
+	oldRecord, newRecord := filepath.Join(deliveries, "old.json"), filepath.Join(deliveries, "new.json")
+	for _, p := range []string{oldRecord, newRecord} {
+		os.WriteFile(p, []byte(`{"channels":{"file":"2026-03-01T00:00:00Z"}}`), 0o644)
+	}
+	spring := time.Now().Add(-100 * 24 * time.Hour)
+	os.Chtimes(oldRecord, spring, spring)
 	code, _, out = w.run("prune")
 	if code != 0 {
 		t.Fatalf("prune: exit %d\n%s", code, out)
@@ -485,6 +495,12 @@ func TestReportAndPrune(t *testing.T) {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("prune kept the stale %s (%v)", p, err)
 		}
+	}
+	if _, err := os.Stat(oldRecord); !os.IsNotExist(err) {
+		t.Errorf("prune kept a 100-day-old delivery record (%v)", err)
+	}
+	if _, err := os.Stat(newRecord); err != nil {
+		t.Errorf("prune removed today's delivery record: %v", err)
 	}
 	if _, err := os.Stat(youngPack); err != nil {
 		t.Errorf("prune removed %s, young enough to be a running git's: %v", youngPack, err)
