@@ -35,14 +35,30 @@ func (r *Runner) keepBranchReports(ctx context.Context, rep *report.Report) {
 		if b.ExitCode == report.ExitLocked {
 			continue // another run held it: this one did nothing there to report
 		}
-		wg.Go(func() {
-			br := branchReport{Target: rep.Target, Finished: rep.Finished, Branch: b}
-			if err := store.PutJSON(context.WithoutCancel(ctx), r.state, branchReportKey(rep.Target, b.Name), br); err != nil {
-				r.log.Error("write the branch's report to the state store", "branch", b.Name, "err", err)
-			}
-		})
+		r.leaseMu.Lock()
+		done := r.branchReported[b.Name]
+		r.leaseMu.Unlock()
+		if done {
+			continue // its flow ended earlier, wrote it and let the lease go
+		}
+		wg.Go(func() { r.keepBranchReport(ctx, rep.Target, rep.Finished, b) })
 	}
 	wg.Wait()
+}
+
+// keepBranchReport stores one branch's entry of a work run's report.
+func (r *Runner) keepBranchReport(ctx context.Context, target, finished string, b *report.Branch) {
+	br := branchReport{Target: target, Finished: finished, Branch: b}
+	if err := store.PutJSON(context.WithoutCancel(ctx), r.state, branchReportKey(target, b.Name), br); err != nil {
+		r.log.Error("write the branch's report to the state store", "branch", b.Name, "err", err)
+		return
+	}
+	r.leaseMu.Lock()
+	defer r.leaseMu.Unlock()
+	if r.branchReported == nil {
+		r.branchReported = map[string]bool{}
+	}
+	r.branchReported[b.Name] = true
 }
 
 // lastBranchReport is the newest work run's entry for branch, preferring a

@@ -151,12 +151,17 @@ func (r *Runner) runFlows(ctx context.Context, rep *report.Report, branches []co
 	var wg sync.WaitGroup
 	for _, f := range flows {
 		fctx, cancel := ctx, context.CancelFunc(func() {})
-		if l := leases[f.branch.Name]; l != nil {
+		// Under the lock: a flow started earlier may already be ending.
+		r.leaseMu.Lock()
+		l := leases[f.branch.Name]
+		r.leaseMu.Unlock()
+		if l != nil {
 			fctx, cancel = l.Context(ctx)
 		}
 		wg.Go(func() {
-			defer cancel()
 			r.runFlow(fctx, f, names)
+			cancel()
+			r.endFlow(ctx, rep.Target, f, leases)
 		})
 	}
 	wg.Wait()

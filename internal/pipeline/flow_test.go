@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -103,5 +105,62 @@ func TestStageSlotsBoundAStage(t *testing.T) {
 	r.runFlows(context.Background(), &report.Report{}, r.cfg.Branches, nil, heads, []string{stageTest})
 	if most != 1 {
 		t.Fatalf("%d test stages ran at once with test.parallel 1", most)
+	}
+}
+
+// TestAFinishedFlowLetsItsBranchGo runs release-1.0 through while master's
+// test stage still runs: release-1.0's lease is free and its report kept
+// before master ends, so a run for release-1.0 alone need not exit 5 for
+// hours. master's lease stays held until its own flow ends.
+func TestAFinishedFlowLetsItsBranchGo(t *testing.T) {
+	r := testRunner(t, "test:\n  parallel: 2\n")
+	ctx := context.Background()
+	rep := &report.Report{Target: "release"}
+	_, leases, releaseAll := r.leaseAll(ctx, rep, "release", r.cfg.Branches)
+	defer releaseAll()
+	for _, s := range r.stages {
+		s.decide = func(context.Context, *flow, store.BranchState) decision { return decision{run: true, why: "test"} }
+	}
+	other := store.NewHolder("another-run", "release")
+	var checked error
+	r.stage(stageTest).run = func(ctx context.Context, f *flow, _ decision) {
+		if f.branch.Name != "master" {
+			return
+		}
+		// master's conformance run: meanwhile, release-1.0 must come free.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			l, err := r.state.LockBranch(ctx, "release-1.0", other)
+			if err == nil {
+				l.Release(ctx)
+				break
+			}
+			if time.Now().After(deadline) {
+				checked = err
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		var br branchReport
+		if ok, err := store.GetJSON(ctx, r.state, branchReportKey("release", "release-1.0"), &br); !ok || err != nil {
+			checked = fmt.Errorf("release-1.0's lease is free but its report is not kept (%v)", err)
+			return
+		}
+		if _, err := r.state.LockBranch(ctx, "master", other); err == nil {
+			checked = errors.New("master's lease is free while its flow still runs")
+		}
+	}
+	heads := map[string]*ForkHead{"master": {Commit: "a"}, "release-1.0": {Commit: "b"}}
+	r.runFlows(ctx, rep, r.cfg.Branches, leases, heads, []string{stageTest})
+	if checked != nil {
+		t.Fatal(checked)
+	}
+	if len(leases) != 0 {
+		t.Errorf("leases still held after every flow ended: %v", leases)
+	}
+	if l, err := r.state.LockBranch(ctx, "master", other); err != nil {
+		t.Errorf("master's lease after its flow: %v", err)
+	} else {
+		l.Release(ctx)
 	}
 }

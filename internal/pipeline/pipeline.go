@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -79,6 +80,11 @@ type Runner struct {
 	log      *slog.Logger
 	out      io.Writer
 	outMu    sync.Mutex // flows print from their own goroutines
+
+	// leaseMu guards the run's leases, which a flow releases when it ends,
+	// and branchReported, the branches whose report a flow already wrote.
+	leaseMu        sync.Mutex
+	branchReported map[string]bool
 
 	builder      *builder
 	syncerOnce   sync.Once
@@ -203,11 +209,37 @@ func (r *Runner) leaseAll(ctx context.Context, rep *report.Report, target string
 		free = append(free, b)
 	}
 	return free, leases, func() {
-		for name, l := range leases {
+		r.leaseMu.Lock()
+		held := maps.Clone(leases)
+		clear(leases)
+		r.leaseMu.Unlock()
+		for name, l := range held {
 			if err := l.Release(context.WithoutCancel(ctx)); err != nil {
 				r.log.Warn("release the branch lock", "branch", name, "err", err)
 			}
 		}
+	}
+}
+
+// endFlow is the end of one branch's flow, before the whole run's: its part
+// of the report is kept and its lease released, so that a run for this
+// branch alone need not wait, exit 5, while another branch's conformance
+// run goes on for hours. The report is written first: once the lease is
+// free, a newer run's report may follow, and must not be overwritten.
+func (r *Runner) endFlow(ctx context.Context, target string, f *flow, leases map[string]*store.Lease) {
+	r.leaseMu.Lock()
+	l := leases[f.branch.Name]
+	delete(leases, f.branch.Name)
+	r.leaseMu.Unlock()
+	if l == nil {
+		return // not this run's to end (the flow tests run without leases)
+	}
+	f.rb.Error = r.redactor.String(f.rb.Error)
+	if interruption(ctx) == nil {
+		r.keepBranchReport(ctx, target, r.opts.Now().UTC().Format(time.RFC3339), f.rb)
+	}
+	if err := l.Release(context.WithoutCancel(ctx)); err != nil {
+		r.log.Warn("release the branch lock", "branch", f.branch.Name, "err", err)
 	}
 }
 
