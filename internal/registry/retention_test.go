@@ -527,3 +527,44 @@ func countBlobs(t *testing.T, dir string) int {
 	}
 	return len(es)
 }
+
+// TestRetentionOrdersByCreatedNotByPush publishes five releases out of
+// order, the two oldest last (a rebuilt old commit, a slow branch): keep 2
+// keeps the two newest by their created annotation and the one the moving
+// tag names, whatever the order they reached the registry in.
+func TestRetentionOrdersByCreatedNotByPush(t *testing.T) {
+	for _, dest := range registries {
+		t.Run(dest.name, func(t *testing.T) {
+			host := dest.start(t, nil)
+			r := open(t, registry.Options{Ref: host + "/team/hyperkube"})
+			images := []string{"hyperkube"}
+			var builds []testBuild
+			for n := range 5 {
+				builds = append(builds, testBranch("release-1.34", n))
+			}
+			for _, n := range []int{3, 4, 0, 1, 2} {
+				publish(t, r, images, builds[n])
+			}
+			plan, err := r.Plan(context.Background(), policy("release-1.34", images, 2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var removed []string
+			for _, tag := range removedTags(plan) {
+				if strings.HasPrefix(tag, "v1.") {
+					removed = append(removed, tag)
+				}
+			}
+			slices.Sort(removed)
+			// 2 is the moving tag's (promoted last); 3 and 4 are the newest.
+			if want := []string{versionOf(builds[0]), versionOf(builds[1])}; !slices.Equal(removed, want) {
+				t.Errorf("keep 2 removes the stable tags %v, want %v (ordered by created, never by push)", removed, want)
+			}
+			for _, n := range []int{2, 3, 4} {
+				if !slices.Contains(plan.KeptTags(), versionOf(builds[n])) {
+					t.Errorf("keep 2 does not keep %s: kept %v", versionOf(builds[n]), plan.KeptTags())
+				}
+			}
+		})
+	}
+}
