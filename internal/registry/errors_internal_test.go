@@ -51,3 +51,26 @@ func TestClassifyStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusesTagDelete reads the answers registries give to a tag delete
+// they do not support: 405 (distribution with deletes off), 400 (registries
+// that take only a digest there), or an UNSUPPORTED
+// code whatever the status; a 500 or a 401 is a fault, never a refusal.
+func TestRefusesTagDelete(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&transport.Error{StatusCode: http.StatusMethodNotAllowed}, true},
+		{&transport.Error{StatusCode: http.StatusBadRequest}, true},
+		{&transport.Error{StatusCode: http.StatusForbidden, Errors: []transport.Diagnostic{{Code: transport.UnsupportedErrorCode}}}, true},
+		{fmt.Errorf("delete tag: %w", &transport.Error{StatusCode: http.StatusBadRequest}), true},
+		{&transport.Error{StatusCode: http.StatusInternalServerError}, false},
+		{&transport.Error{StatusCode: http.StatusUnauthorized}, false},
+		{errors.New("connection reset"), false},
+	} {
+		if got := refusesTagDelete(tc.err); got != tc.want {
+			t.Errorf("refusesTagDelete(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
