@@ -66,8 +66,9 @@ func (r *Runner) runPublish(ctx context.Context, f *flow, d decision) {
 		}
 		promoted, err := repo.Promote(ctx, f.cand.Images, registry.PromotionTags(f.cand.Version, f.branch.Name))
 		if err != nil {
-			// Promotion is all images or none, so nothing was pushed.
-			// Not recorded: the next run promotes again, and the
+			// Promotion is all images or none: what it wrote is rolled
+			// back (PromoteError names any tag a registry would not let
+			// go). Not recorded: the next run promotes again, and the
 			// message, under one delivery id per candidate, is sent once.
 			fail(fmt.Errorf("promote %s: %w", short(f.cand.Commit), err))
 			if aerr := r.announce(ctx, f, p); aerr != nil {
