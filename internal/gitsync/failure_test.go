@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hyperfork/hyperfork/internal/exec"
 	"github.com/hyperfork/hyperfork/internal/report"
@@ -175,6 +176,16 @@ func TestFetchFailureCarriesGitsReason(t *testing.T) {
 	}
 	err = s.git.Fetch(context.Background(), s.opts.Upstream, []string{"master"}, false)
 	if err == nil || !strings.Contains(err.Error(), "commit-graph-chain.lock': File exists.") {
-		t.Fatalf("fetch with a stale lock: %v", err)
+		t.Fatalf("fetch with a young lock, maybe a running git's: %v", err)
+	}
+	// Hours old, it is a dead git's: the fetch removes it and goes on, so
+	// the next nightly run after a kill -9 needs no person.
+	old := time.Now().Add(-3 * time.Hour)
+	os.Chtimes(lock, old, old)
+	if err := s.git.Fetch(context.Background(), s.opts.Upstream, []string{"master"}, false); err != nil {
+		t.Fatalf("fetch with a lock left hours ago by a killed git: %v", err)
+	}
+	if _, err := os.Stat(lock); !os.IsNotExist(err) {
+		t.Errorf("the stale lock is still there (%v)", err)
 	}
 }

@@ -111,10 +111,30 @@ func (g *Git) Fetch(ctx context.Context, r Remote, branches []string, tags bool)
 		// the other's.
 		args = append(args, "+refs/tags/*:refs/tags/*")
 	}
-	if _, err := g.run(ctx, &r, args...); err != nil {
+	_, err = g.run(ctx, &r, args...)
+	if err != nil && staleLockRefusal(err) {
+		// A git killed in the mirror (kill -9 of a run, a crash) leaves a
+		// lock that refuses every later fetch until it goes: the nightly
+		// run must not need a person, or prune, for that. Only a lock old
+		// enough to be no running git's is removed; then fetch once more.
+		if removed, rerr := g.removeStale(ctx, StaleAge); rerr == nil && len(removed) > 0 {
+			_, err = g.run(ctx, &r, args...)
+		}
+	}
+	if err != nil {
 		return classify(r, what, err)
 	}
 	return nil
+}
+
+// staleLockRefusal reports whether git refused because a lock file exists:
+// its own sentence, "Unable to create '<path>.lock': File exists.".
+func staleLockRefusal(err error) bool {
+	var re *exec.RunError
+	if !errors.As(err, &re) {
+		return false
+	}
+	return strings.Contains(re.Output, ".lock': File exists.")
 }
 
 // Push sets the fork branch to commit, but only if it still points at

@@ -24,7 +24,7 @@ import (
 // writers are not running meanwhile: RemoveStale holds the mirror's write
 // lock, whose file it never removes. A lock file left behind makes the next
 // fetch fail ("Unable to create '….lock': File exists"), so the prune
-// target calls this before it repacks.
+// target calls this before it repacks, and Fetch when git refuses for one.
 func (g *Git) RemoveStale(ctx context.Context, olderThan time.Duration) (removed []string, err error) {
 	if olderThan <= 0 {
 		return nil, fmt.Errorf("remove stale files from the mirror %s: the age threshold must be positive, not %v: a younger file may be one a running git is writing", g.Dir, olderThan)
@@ -34,6 +34,16 @@ func (g *Git) RemoveStale(ctx context.Context, olderThan time.Duration) (removed
 		return nil, fmt.Errorf("remove stale files from the mirror: %w", err)
 	}
 	defer unlock()
+	return g.removeStale(ctx, olderThan)
+}
+
+// StaleAge is how old a file git leaves in the mirror must be before it is
+// taken for a dead git's: no git holds a ref or commit-graph lock, or
+// writes one temporary pack, for an hour.
+const StaleAge = time.Hour
+
+// removeStale is RemoveStale for a caller that holds the write lock.
+func (g *Git) removeStale(ctx context.Context, olderThan time.Duration) (removed []string, err error) {
 	cutoff := time.Now().Add(-olderThan)
 	objects := filepath.Join(g.Dir, "objects")
 	walkErr := filepath.WalkDir(g.Dir, func(p string, d fs.DirEntry, err error) error {

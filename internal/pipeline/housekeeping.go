@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/hyperfork/hyperfork/internal/conformance/history"
 	"github.com/hyperfork/hyperfork/internal/conformance/junit"
+	"github.com/hyperfork/hyperfork/internal/gitsync"
 	"github.com/hyperfork/hyperfork/internal/report"
 	"github.com/hyperfork/hyperfork/internal/store"
 	"github.com/hyperfork/hyperfork/internal/testreport"
@@ -90,7 +90,7 @@ func (r *Runner) runPrune(ctx context.Context, rep *report.Report) {
 	}
 	// A killed fetch leaves temporary packs and locks; young ones may be a
 	// running fetch's, so only those older than an hour go.
-	removed, err := s.Git().RemoveStale(ctx, time.Hour)
+	removed, err := s.Git().RemoveStale(ctx, gitsync.StaleAge)
 	if err != nil {
 		rep.Error, rep.ExitCode = err.Error(), report.ExitFailed
 		return
