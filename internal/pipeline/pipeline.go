@@ -235,9 +235,7 @@ func (r *Runner) endFlow(ctx context.Context, target string, f *flow, leases map
 		return // not this run's to end (the flow tests run without leases)
 	}
 	f.rb.Error = r.redactor.String(f.rb.Error)
-	if interruption(ctx) == nil {
-		r.keepBranchReport(ctx, target, r.opts.Now().UTC().Format(time.RFC3339), f.rb)
-	}
+	r.keepBranchReport(ctx, target, r.opts.Now().UTC().Format(time.RFC3339), f.rb)
 	if err := l.Release(context.WithoutCancel(ctx)); err != nil {
 		r.log.Warn("release the branch lock", "branch", f.branch.Name, "err", err)
 	}
