@@ -181,6 +181,10 @@ func (r *Runner) announce(ctx context.Context, f *flow, p *report.Publish) error
 // candidate: the delivery id names the commit, so a nightly retry that
 // meets the same fault does not repeat it.
 func (r *Runner) announceTestError(ctx context.Context, f *flow) {
+	if interruption(ctx) != nil {
+		// Stopped by a person or a supervisor: nothing to tell them.
+		return
+	}
 	title := fmt.Sprintf("hyperfork: the tests of %s %s could not run; nothing was published and the next run tests again: %s",
 		f.branch.Name, f.cand.Version, f.rb.Test.Reason)
 	if err := r.notifier.Send(ctx, r.testMessage(ctx, f, notify.EventTestError, title, nil)); err != nil {
